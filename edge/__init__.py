@@ -1,0 +1,1 @@
+"""The edge gateway: MQTT ingest, durable DuckDB buffer, gRPC uplink to the hub."""

@@ -1,0 +1,72 @@
+"""The edge process: ingest thread, writer thread, and an asyncio loop for the uplink."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import start_http_server
+
+from edge import metrics
+from edge.buffer import Buffer, BufferConfig
+from edge.ingest import Ingest, IngestConfig
+from edge.tracked import TrackedCache
+from edge.uplink import Uplink, UplinkConfig
+
+logger = logging.getLogger(__name__)
+
+GAUGE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    edge_id: str
+    data_dir: Path
+    ingest: IngestConfig
+    uplink: UplinkConfig
+    buffer: BufferConfig
+    admin_port: int = 50052
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+
+async def _update_gauges(buffer: Buffer) -> None:
+    counted = {"acked": buffer.dropped_acked, "unacked": buffer.dropped_unacked}
+    while True:
+        metrics.BACKLOG.set(buffer.backlog)
+        metrics.BUFFER_ROWS.set(buffer.rows)
+        metrics.BUFFER_BYTES.set(buffer.bytes_used)
+        # The writer thread counts drops in the buffer; move the difference into the counter here.
+        for kind, now in (("acked", buffer.dropped_acked), ("unacked", buffer.dropped_unacked)):
+            if now > counted[kind]:
+                metrics.DROPPED.labels(kind).inc(now - counted[kind])
+                counted[kind] = now
+        await asyncio.sleep(GAUGE_INTERVAL_S)
+
+
+async def run(cfg: EdgeConfig) -> None:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.metrics_port is not None:
+        start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
+        logger.info("metrics on http://%s:%d/metrics", cfg.metrics_host, cfg.metrics_port)
+    with Buffer(cfg.buffer) as buffer:
+        tracked = TrackedCache(cfg.data_dir / "tracked.json")
+        uplink = Uplink(cfg.uplink, buffer, tracked)
+        ingest = Ingest(cfg.ingest, buffer, on_commit=uplink.notify)
+        main = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: main.cancel() if main else None)
+        ingest.start()
+        gauges = asyncio.create_task(_update_gauges(buffer))
+        try:
+            await uplink.run()
+        except asyncio.CancelledError:
+            logger.info("edge %s stopping", cfg.edge_id)
+        finally:
+            gauges.cancel()
+            ingest.stop()
+    logger.info("edge %s stopped", cfg.edge_id)

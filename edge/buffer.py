@@ -1,0 +1,403 @@
+"""The edge's durable reading buffer: one DuckDB file, bounded in rows and bytes.
+
+Lifecycle of a reading: **write** (group commit; its sequence number is assigned inside the
+transaction that stores it) → **PUBACK** to the broker (only after that commit) → **send** on the
+uplink → **ack** (the hub's watermark passed its sequence number) → **delete** (in bulk, once it is
+older than the retention window, or earlier when the buffer is full).
+
+Invariants
+- Sequence numbers strictly increase and are never reused: ``meta.last_seq`` is advanced in the
+  same transaction as the readings, so a crash never hands out a number twice.
+- An unacked reading is deleted only by the bound policy (buffer full: acked readings go first,
+  then the oldest unacked ones), and every such drop is counted in ``meta.dropped_unacked``.
+- ``pending_acks`` holds the MQTT packet id and payload digest of each message committed in the
+  last two group commits, written in the same transaction as its readings. After a crash between
+  commit and PUBACK the broker redelivers those messages with ``dup`` set; a match is acked without
+  being stored again (see ARCHITECTURE.md, "Edge → device acknowledgement").
+- Only the writer thread mutates the file (``commit``, ``enforce_bounds``, ``apply_retention``,
+  ``persist``); any thread may read through its own cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from edge.errors import BufferError
+from edge.payload import Reading, SeriesKey
+
+logger = logging.getLogger(__name__)
+
+# Deleting down to 90 % of a bound, not to 100 %, turns a full buffer into one bulk delete per
+# few hundred thousand readings instead of one per commit.
+BOUND_HYSTERESIS = 0.9
+# How often (seconds) the writer measures the file and applies retention; both cost a query.
+HOUSEKEEPING_INTERVAL_S = 2.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    series_id INTEGER PRIMARY KEY, device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (seq BIGINT NOT NULL, series_id INTEGER NOT NULL,
+    ts_us BIGINT NOT NULL, value DOUBLE NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending_acks (mid INTEGER NOT NULL, digest BIGINT NOT NULL,
+    commit_id BIGINT NOT NULL);
+"""
+_META_KEYS = ("last_seq", "acked_seq", "dropped_unacked", "dropped_acked", "commit_id")
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    path: Path
+    max_rows: int = 50_000_000
+    max_bytes: int = 4 * 1024**3
+    retention_s: float = 24 * 3600.0
+    memory_limit: str = "128MB"  # DuckDB's own cache; the backlog lives on disk, not in RAM
+    threads: int = 2
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Readings in sequence order, one numpy array per column."""
+
+    seqs: np.ndarray
+    series_ids: np.ndarray
+    ts_us: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.seqs)
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.seqs[0])
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.seqs[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What one group commit wrote."""
+
+    first_seq: int
+    last_seq: int
+    commit_id: int
+
+    @property
+    def count(self) -> int:
+        return self.last_seq - self.first_seq + 1 if self.last_seq >= self.first_seq else 0
+
+
+class Buffer:
+    """The DuckDB buffer. Use as a context manager: ``with Buffer(cfg) as buf: ...``."""
+
+    def __init__(self, config: BufferConfig) -> None:
+        self.config = config
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.local()
+        self._series: dict[SeriesKey, int] = {}
+        self._keys: list[SeriesKey] = []
+        self._series_lock = threading.Lock()
+        self.last_seq = 0
+        self.seq_floor = 0  # raised by the uplink when the hub's watermark is ahead (a wiped buffer)
+        self.acked_seq = 0
+        self._persisted_acked = 0
+        self.rows = 0
+        self.bytes_used = 0
+        self.dropped_unacked = 0
+        self.dropped_acked = 0
+        self.commit_id = 0
+        self._startup_commit_id = 0
+        self.recovered: set[tuple[int, int]] = set()
+        self._keep_recovered = True
+        self._last_housekeeping = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> Buffer:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        path = Path(self.config.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = duckdb.connect(
+                str(path),
+                config={"memory_limit": self.config.memory_limit, "threads": self.config.threads},
+            )
+        except duckdb.Error as exc:
+            raise BufferError(f"cannot open buffer {path}: {exc}") from exc
+        con = self._db
+        con.execute(_SCHEMA)
+        have = {k for (k,) in con.execute("SELECT key FROM meta").fetchall()}
+        for key in _META_KEYS:
+            if key not in have:
+                con.execute("INSERT INTO meta VALUES (?, 0)", [key])
+        meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+        self.last_seq = meta["last_seq"]
+        self.acked_seq = self._persisted_acked = meta["acked_seq"]
+        self.dropped_unacked = meta["dropped_unacked"]
+        self.dropped_acked = meta["dropped_acked"]
+        self.commit_id = self._startup_commit_id = meta["commit_id"] + 1
+        for sid, dev, sensor, unit in con.execute(
+            "SELECT series_id, device_id, sensor_type, unit FROM series ORDER BY series_id"
+        ).fetchall():
+            self._series[(dev, sensor, unit)] = sid
+            self._keys.append((dev, sensor, unit))
+        row = con.execute("SELECT count(*) FROM readings").fetchone()
+        self.rows = row[0] if row else 0
+        self.recovered = {(m, d) for m, d in con.execute("SELECT mid, digest FROM pending_acks").fetchall()}
+        self._measure_bytes()
+        logger.info(
+            "buffer %s opened: %d readings, last_seq=%d, acked_seq=%d, %d messages awaiting PUBACK check",
+            path, self.rows, self.last_seq, self.acked_seq, len(self.recovered),
+        )
+
+    def close(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.execute("CHECKPOINT")
+            except duckdb.Error:
+                logger.exception("checkpoint on close failed")
+            self._db.close()
+            self._db = None
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of this thread (DuckDB connections must not be shared between threads)."""
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            if self._db is None:
+                raise BufferError("buffer is not open")
+            cur = self._db.cursor()
+            self._local.cur = cur
+        return cur
+
+    # -- writer thread ---------------------------------------------------------------------
+    def commit(
+        self, readings: list[Reading], acks: Iterable[tuple[int, int]], fresh: bool = True
+    ) -> Committed:
+        """Store ``readings`` and the (packet id, digest) of the messages that carried them, in one
+        transaction; return the sequence range assigned. ``fresh`` says a message without ``dup``
+        was among them, which means the broker finished redelivering, so recovered rows can go."""
+        cur = self._cursor()
+        n = len(readings)
+        base = max(self.last_seq, self.seq_floor)
+        first = base + 1
+        last = base + n
+        commit_id = self.commit_id
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            if n:
+                keys, ts, values = zip(*readings, strict=True)
+                series = self._series
+                sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
+                table = pa.table(
+                    {
+                        "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
+                        "series_id": pa.array(sids, pa.int32()),
+                        "ts_us": pa.array(ts, pa.int64()),
+                        "value": pa.array(values, pa.float64()),
+                    }
+                )
+                cur.register("_batch", table)
+                cur.execute("INSERT INTO readings SELECT * FROM _batch")
+                cur.unregister("_batch")
+                cur.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", [last])
+            ack_list = list(acks)
+            if ack_list:
+                mids, digests = zip(*ack_list, strict=True)
+                ack_table = pa.table(
+                    {
+                        "mid": pa.array(mids, pa.int32()),
+                        "digest": pa.array(digests, pa.int64()),
+                        "commit_id": pa.array(np.full(len(mids), commit_id, dtype=np.int64)),
+                    }
+                )
+                cur.register("_acks", ack_table)
+                cur.execute("INSERT INTO pending_acks SELECT * FROM _acks")
+                cur.unregister("_acks")
+            if fresh and self._keep_recovered:
+                self._keep_recovered = False
+                cur.execute("DELETE FROM pending_acks WHERE commit_id < ?", [self._startup_commit_id])
+            # Keep two generations: the PUBACKs of the previous commit may still be in the socket.
+            cur.execute(
+                "DELETE FROM pending_acks WHERE commit_id < ? AND commit_id >= ?",
+                [commit_id - 1, self._startup_commit_id],
+            )
+            cur.execute("UPDATE meta SET value = ? WHERE key = 'commit_id'", [commit_id])
+            self._persist_acked(cur)
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            # Series added in the failed transaction are gone from the file; forget them too.
+            self._reload_series(cur)
+            raise
+        self.last_seq = last if n else self.last_seq
+        self.rows += n
+        self.commit_id += 1
+        return Committed(first, last, commit_id)
+
+    def _add_series(self, cur: duckdb.DuckDBPyConnection, key: SeriesKey) -> int:
+        with self._series_lock:
+            sid = len(self._keys) + 1
+            cur.execute("INSERT INTO series VALUES (?, ?, ?, ?)", [sid, *key])
+            self._series[key] = sid
+            self._keys.append(key)
+        return sid
+
+    def _reload_series(self, cur: duckdb.DuckDBPyConnection) -> None:
+        with self._series_lock:
+            self._series.clear()
+            self._keys.clear()
+            for sid, dev, sensor, unit in cur.execute(
+                "SELECT series_id, device_id, sensor_type, unit FROM series ORDER BY series_id"
+            ).fetchall():
+                self._series[(dev, sensor, unit)] = sid
+                self._keys.append((dev, sensor, unit))
+
+    def _persist_acked(self, cur: duckdb.DuckDBPyConnection) -> None:
+        acked = self.acked_seq
+        if acked != self._persisted_acked:
+            cur.execute("UPDATE meta SET value = ? WHERE key = 'acked_seq'", [acked])
+            self._persisted_acked = acked
+
+    def housekeeping(self, now_us: int | None = None, force: bool = False) -> None:
+        """Persist the ack watermark, apply retention and the bounds; cheap when called often."""
+        now = time.monotonic()
+        if not force and now - self._last_housekeeping < HOUSEKEEPING_INTERVAL_S:
+            return
+        self._last_housekeeping = now
+        cur = self._cursor()
+        self._persist_acked(cur)
+        self.apply_retention(now_us if now_us is not None else time.time_ns() // 1000)
+        self._measure_bytes()
+        self.enforce_bounds()
+
+    def apply_retention(self, now_us: int) -> int:
+        """Delete acked readings older than the retention window, in one statement."""
+        cutoff = now_us - int(self.config.retention_s * 1_000_000)
+        cur = self._cursor()
+        row = cur.execute(
+            "DELETE FROM readings WHERE seq <= ? AND ts_us < ? RETURNING 1", [self.acked_seq, cutoff]
+        ).fetchall()
+        deleted = len(row)
+        if deleted:
+            self.rows -= deleted
+            logger.info("retention: deleted %d acked readings older than %.0f s", deleted,
+                        self.config.retention_s)
+        return deleted
+
+    def enforce_bounds(self) -> int:
+        """When over a bound, delete acked readings first, then the oldest unacked ones."""
+        cfg = self.config
+        excess_rows = self.rows - cfg.max_rows
+        excess_bytes = self.bytes_used - cfg.max_bytes
+        if excess_rows <= 0 and excess_bytes <= 0:
+            return 0
+        per_row = self.bytes_used / self.rows if self.rows else 32.0
+        target_rows = min(
+            int(cfg.max_rows * BOUND_HYSTERESIS),
+            int(cfg.max_bytes * BOUND_HYSTERESIS / max(per_row, 1.0)),
+        )
+        to_free = self.rows - target_rows
+        if to_free <= 0:
+            return 0
+        cur = self._cursor()
+        row = cur.execute(
+            "SELECT max(seq) FROM (SELECT seq FROM readings ORDER BY seq LIMIT ?)", [to_free]
+        ).fetchone()
+        cutoff = row[0] if row and row[0] is not None else 0
+        acked_cut = min(cutoff, self.acked_seq)
+        cur.execute("BEGIN TRANSACTION")
+        acked_n = len(cur.execute("DELETE FROM readings WHERE seq <= ? RETURNING 1", [acked_cut]).fetchall())
+        unacked_n = 0
+        if cutoff > acked_cut:
+            unacked_n = len(
+                cur.execute("DELETE FROM readings WHERE seq <= ? RETURNING 1", [cutoff]).fetchall()
+            )
+        self.dropped_acked += acked_n
+        self.dropped_unacked += unacked_n
+        cur.execute("UPDATE meta SET value = ? WHERE key = 'dropped_acked'", [self.dropped_acked])
+        cur.execute("UPDATE meta SET value = ? WHERE key = 'dropped_unacked'", [self.dropped_unacked])
+        cur.execute("COMMIT")
+        cur.execute("CHECKPOINT")
+        self.rows -= acked_n + unacked_n
+        self._measure_bytes()
+        level = logging.WARNING if unacked_n else logging.INFO
+        logger.log(level, "buffer full: deleted %d acked and %d UNACKED readings (up to seq %d)",
+                   acked_n, unacked_n, cutoff)
+        return acked_n + unacked_n
+
+    def _measure_bytes(self) -> None:
+        row = self._cursor().execute("SELECT block_size * used_blocks FROM pragma_database_size()").fetchone()
+        self.bytes_used = int(row[0]) if row and row[0] is not None else 0
+
+    # -- any thread ------------------------------------------------------------------------
+    def read_after(self, after_seq: int, limit: int) -> Chunk | None:
+        """Up to ``limit`` readings with seq > ``after_seq``, in order; None when there are none."""
+        cur = self._cursor()
+        while after_seq < self.last_seq:
+            cols = cur.execute(
+                "SELECT seq, series_id, ts_us, value FROM readings WHERE seq > ? AND seq <= ? ORDER BY seq",
+                [after_seq, after_seq + limit],
+            ).fetchnumpy()
+            if len(cols["seq"]):
+                return Chunk(
+                    np.asarray(cols["seq"], dtype=np.int64),
+                    np.asarray(cols["series_id"], dtype=np.int32),
+                    np.asarray(cols["ts_us"], dtype=np.int64),
+                    np.asarray(cols["value"], dtype=np.float64),
+                )
+            # A gap (readings dropped when the buffer was full): jump to the next stored one.
+            row = cur.execute("SELECT min(seq) FROM readings WHERE seq > ?", [after_seq]).fetchone()
+            if not row or row[0] is None:
+                return None
+            after_seq = row[0] - 1
+        return None
+
+    def series_key(self, series_id: int) -> SeriesKey:
+        return self._keys[series_id - 1]
+
+    def series_keys(self) -> list[SeriesKey]:
+        """Keys by ``series_id - 1``; append-only, so a reader may index it without the lock."""
+        return self._keys
+
+    def mark_acked(self, watermark: int) -> None:
+        """The hub has committed everything up to ``watermark`` (persisted by the writer)."""
+        if watermark > self.last_seq:
+            # The hub saw sequence numbers this buffer never wrote: the file was wiped or replaced.
+            # New readings must number above the watermark, or the hub would drop them as duplicates.
+            if watermark > self.seq_floor:
+                logger.warning("hub watermark %d is ahead of this buffer (last_seq %d): numbering "
+                               "new readings after it", watermark, self.last_seq)
+                self.seq_floor = watermark
+        if watermark > self.acked_seq:
+            self.acked_seq = watermark
+
+    @property
+    def backlog(self) -> int:
+        return max(0, self.last_seq - self.acked_seq)
+
+    def oldest_unacked_ts_us(self) -> int | None:
+        row = self._cursor().execute(
+            "SELECT ts_us FROM readings WHERE seq > ? ORDER BY seq LIMIT 1", [self.acked_seq]
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
+        """Run a read-only query on this thread's cursor (admin tools, tests)."""
+        return self._cursor().execute(sql, params or []).fetchall()

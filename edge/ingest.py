@@ -1,0 +1,291 @@
+"""MQTT ingest: broker → validation → bounded queue → group commit → PUBACK.
+
+paho's network thread decodes and validates each message (``edge.payload``) and puts it on a
+bounded queue; when the queue is full ``put`` blocks, paho stops reading its socket and the broker
+holds further messages: backpressure, nothing dropped. One writer thread takes everything queued,
+commits it to the buffer in one transaction, and only then sends the PUBACKs of exactly those
+messages (``manual_ack``). The session is persistent (``clean_start=False`` with a long expiry),
+so the broker keeps what the edge did not ack across an edge restart and redelivers it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge import metrics
+from edge.buffer import Buffer, Committed
+from edge.payload import Reading, Rejected, parse
+from edgehub.logs import RateLimitedLog
+
+logger = logging.getLogger(__name__)
+
+# Messages waiting for the writer. Large enough to cover one commit's duration at full rate,
+# small enough that a stalled disk turns into broker-side backpressure within a second.
+QUEUE_MAX_MESSAGES = 20_000
+# A group commit stops collecting at this many readings so one transaction stays short.
+GROUP_MAX_READINGS = 50_000
+# How many rejected payloads `edgectl rejections` can show.
+REJECTION_RING = 200
+SESSION_EXPIRY_S = 0xFFFFFFFF  # "never expires": the broker keeps our queue through any outage
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_filter: str = "devices/+/telemetry"
+    client_id: str = "edgehub-edge"
+    protocol: str = "5"  # "5" or "3.1.1"
+    receive_maximum: int = 1000  # unacked QoS-1 messages the broker may hand us at once (v5 only)
+    keepalive: int = 30
+    username: str | None = None
+    password: str | None = None
+
+
+@dataclass(slots=True)
+class Message:
+    mid: int
+    qos: int
+    dup: bool
+    digest: int
+    topic: str
+    readings: list[Reading]
+    rejects: list[Rejected]
+    payload_head: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    at: float
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass
+class IngestStats:
+    messages: int = 0
+    readings: int = 0
+    redelivered_skipped: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    recent_rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=REJECTION_RING))
+
+
+def payload_digest(payload: bytes) -> int:
+    """A digest stable across processes (unlike ``hash``), as a signed 64-bit integer."""
+    return int.from_bytes(hashlib.blake2b(payload, digest_size=8).digest(), "little", signed=True)
+
+
+def _device_level(topic_filter: str) -> int | None:
+    levels = topic_filter.split("/")
+    return levels.index("+") if "+" in levels else None
+
+
+class Ingest:
+    """The MQTT client and the writer thread. ``start()`` / ``stop()``; thread-safe stats."""
+
+    def __init__(
+        self,
+        config: IngestConfig,
+        buffer: Buffer,
+        on_commit: Callable[[Committed, list[Reading]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.buffer = buffer
+        self.on_commit = on_commit
+        self.stats = IngestStats()
+        self.connected = False
+        self._queue: queue.Queue[Message] = queue.Queue(QUEUE_MAX_MESSAGES)
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._device_level = _device_level(config.topic_filter)
+        self._log = RateLimitedLog(logger)
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        if cfg.protocol == "5":
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            )
+        elif cfg.protocol == "3.1.1":
+            client = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv311,
+                clean_session=False, manual_ack=True,
+            )
+        else:
+            raise ValueError(f"mqtt protocol must be '5' or '3.1.1', got {cfg.protocol!r}")
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
+        self._writer.start()
+        cfg = self.config
+        if cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = cfg.receive_maximum
+            self._client.connect_async(cfg.host, cfg.port, cfg.keepalive, clean_start=False, properties=props)
+        else:
+            self._client.connect_async(cfg.host, cfg.port, cfg.keepalive)
+        self._client.loop_start()
+        logger.info("mqtt: connecting to %s:%d as %s (MQTT %s), filter %s",
+                    cfg.host, cfg.port, cfg.client_id, cfg.protocol, cfg.topic_filter)
+
+    def stop(self) -> None:
+        """Disconnect (the session stays on the broker), then let the writer finish the queue."""
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(timeout=10)
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # -- paho network thread ---------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                    properties: object) -> None:
+        if getattr(reason, "is_failure", False):
+            logger.error("mqtt: broker refused the connection: %s", reason)
+            return
+        self.connected = True
+        metrics.MQTT_CONNECTED.set(1)
+        session = getattr(flags, "session_present", False)
+        logger.info("mqtt: connected (session present: %s); subscribing %s at QoS 1",
+                    session, self.config.topic_filter)
+        client.subscribe(self.config.topic_filter, qos=1)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
+                       properties: object) -> None:
+        if self.connected:
+            logger.warning("mqtt: disconnected (%s); paho reconnects", reason)
+        self.connected = False
+        metrics.MQTT_CONNECTED.set(0)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = msg.payload
+            topic = msg.topic
+            device = None
+            if self._device_level is not None:
+                levels = topic.split("/")
+                if len(levels) > self._device_level:
+                    device = levels[self._device_level]
+            readings, rejects = parse(payload, device, time.time_ns() // 1000)
+            digest = payload_digest(payload) if msg.qos else 0
+            message = Message(msg.mid, msg.qos, bool(msg.dup), digest, topic, readings, rejects,
+                              payload[:256] if rejects else b"")
+        except Exception:  # never let one message kill paho's thread
+            logger.exception("mqtt: unexpected error decoding a message on %s", msg.topic)
+            message = Message(msg.mid, msg.qos, bool(msg.dup), 0, msg.topic, [],
+                              [Rejected("not_json", "decoder error")], b"")
+        self._queue.put(message)  # blocks when full: backpressure to the broker
+
+    # -- writer thread ---------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        buffer = self.buffer
+        while True:
+            try:
+                first = self._queue.get(timeout=0.25)
+            except queue.Empty:
+                if self._stop.is_set():
+                    break
+                self._housekeeping()
+                continue
+            group = [first]
+            count = len(first.readings)
+            while count < GROUP_MAX_READINGS:
+                try:
+                    m = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                group.append(m)
+                count += len(m.readings)
+            self._commit_with_retry(group)
+            self._housekeeping()
+        buffer.housekeeping(force=True)
+
+    def _housekeeping(self) -> None:
+        try:
+            self.buffer.housekeeping()
+        except Exception:
+            logger.exception("buffer housekeeping failed")
+
+    def _commit_with_retry(self, group: list[Message]) -> None:
+        readings: list[Reading] = []
+        acks: list[tuple[int, int]] = []
+        recovered = self.buffer.recovered
+        fresh = False
+        skipped = 0
+        for m in group:
+            if m.dup and recovered and (m.mid, m.digest) in recovered:
+                recovered.discard((m.mid, m.digest))
+                skipped += 1
+                continue
+            fresh = fresh or not m.dup
+            if m.readings:
+                readings.extend(m.readings)
+            if m.qos:
+                acks.append((m.mid, m.digest))
+        delay = 0.05
+        while True:
+            started = time.perf_counter()
+            try:
+                committed = self.buffer.commit(readings, acks, fresh)
+                break
+            except Exception as exc:
+                # Nothing is acked, so the broker keeps the messages; retrying is safe.
+                self._log.warning("commit", "buffer commit of %d readings failed (%s); retrying in %.1f s",
+                                  len(readings), exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        for m in group:
+            if m.qos:
+                self._client.ack(m.mid, m.qos)
+        self._count(group, len(readings), skipped)
+        if self.on_commit is not None and committed.count:
+            self.on_commit(committed, readings)
+
+    def _count(self, group: list[Message], stored: int, skipped: int) -> None:
+        stats = self.stats
+        stats.messages += len(group)
+        stats.readings += stored
+        metrics.MESSAGES.inc(len(group))
+        metrics.INGESTED.inc(stored)
+        if skipped:
+            stats.redelivered_skipped += skipped
+            metrics.REDELIVERED.inc(skipped)
+            logger.info("mqtt: %d redelivered messages were already stored; acked without storing", skipped)
+        for m in group:
+            if not m.rejects:
+                continue
+            for rej in m.rejects:
+                stats.rejected[rej.reason] += 1
+                metrics.REJECTED.labels(rej.reason).inc()
+                stats.recent_rejections.append(Rejection(time.time(), m.topic, rej.reason, rej.detail,
+                                                         m.payload_head))
+            self._log.warning("reject:" + m.rejects[0].reason, "rejected %d from %s: %s",
+                              len(m.rejects), m.topic, m.rejects[0])

@@ -1,0 +1,162 @@
+"""Decoding and validation of device payloads (the MQTT contract in ARCHITECTURE.md).
+
+A payload is one reading ``{"device_id", "sensor_type", "value", "unit", "timestamp"?}`` or a bulk
+``{"device_id", "readings": [{"sensor_type", "value", "unit", "timestamp"?}, ...]}``. Structural
+problems reject the whole message; a bad reading inside a bulk message rejects that reading only,
+so good readings around it are kept. Every rejection carries one reason from ``REASONS``.
+
+This runs on paho's network thread for every message, so it is written for speed: no per-reading
+objects beyond one tuple, no regular expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import orjson
+
+MAX_PAYLOAD_BYTES = 256 * 1024  # a 100-reading bulk message is ~10 KiB; 256 KiB leaves room, 1 MB is abuse
+MAX_READINGS_PER_MESSAGE = 10_000
+MAX_NAME_LENGTH = 128  # device ids, sensor types and units are short identifiers
+# Timestamps outside this range are garbage (an unset RTC reads 1970; that is still accepted).
+MIN_TS_US = 0
+MAX_TS_US = 4_102_444_800_000_000  # 2100-01-01
+
+REASONS = (
+    "too_large",
+    "not_json",
+    "not_object",
+    "unknown_field",
+    "missing_field",
+    "bad_device_id",
+    "device_mismatch",
+    "bad_sensor_type",
+    "bad_unit",
+    "bad_value",
+    "non_finite",
+    "bad_timestamp",
+    "bad_readings",
+)
+
+MESSAGE_FIELDS = frozenset(("device_id", "sensor_type", "value", "unit", "timestamp", "readings"))
+READING_FIELDS = frozenset(("sensor_type", "value", "unit", "timestamp", "device_id"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# ((device_id, sensor_type, unit), ts_us, value): the series key is one tuple so the buffer maps it
+# to a series id with a single dict lookup.
+SeriesKey = tuple[str, str, str]
+Reading = tuple[SeriesKey, int, float]
+
+
+class Rejected(Exception):
+    """A message or a reading fails validation; ``reason`` is one of ``REASONS``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_timestamp(raw: object) -> int:
+    """ISO-8601 text (``Z`` or an offset; naive means UTC) or epoch milliseconds -> epoch microseconds."""
+    if isinstance(raw, str):
+        try:
+            dt = datetime.fromisoformat(raw)
+        except ValueError:
+            raise Rejected("bad_timestamp", f"not ISO-8601: {raw[:40]!r}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        ts = (dt - _EPOCH) // _ONE_US
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        if not math.isfinite(raw):
+            raise Rejected("bad_timestamp", "not finite")
+        ts = int(raw * 1000)
+    else:
+        raise Rejected("bad_timestamp", f"expected ISO-8601 text or epoch milliseconds, got {type(raw).__name__}")
+    if not MIN_TS_US <= ts <= MAX_TS_US:
+        raise Rejected("bad_timestamp", f"out of range: {raw!r}")
+    return ts
+
+
+_ONE_US = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def _name(raw: object, field: str, reason: str) -> str:
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_NAME_LENGTH:
+        raise Rejected(reason, f"{field} must be a non-empty string of at most {MAX_NAME_LENGTH} characters")
+    return raw
+
+
+def _reading(device_id: str, obj: dict, now_us: int, allowed: frozenset[str]) -> Reading:
+    if not allowed.issuperset(obj):
+        extra = sorted(set(obj) - allowed)
+        raise Rejected("unknown_field", f"unknown field(s) {', '.join(extra)[:80]}")
+    try:
+        sensor_type = obj["sensor_type"]
+        value = obj["value"]
+    except KeyError as exc:
+        raise Rejected("missing_field", f"missing {exc.args[0]}") from None
+    sensor_type = _name(sensor_type, "sensor_type", "bad_sensor_type")
+    value_type = type(value)
+    if value_type is float:
+        if not math.isfinite(value):
+            raise Rejected("non_finite", f"value is {value}")
+    elif value_type is int:
+        value = float(value)
+        if not math.isfinite(value):
+            raise Rejected("non_finite", "value overflows a double")
+    else:
+        raise Rejected("bad_value", f"value must be a number, got {value_type.__name__}")
+    unit = obj.get("unit", "")
+    if type(unit) is not str or len(unit) > MAX_NAME_LENGTH:
+        raise Rejected("bad_unit", f"unit must be a string of at most {MAX_NAME_LENGTH} characters")
+    raw_ts = obj.get("timestamp")
+    ts = now_us if raw_ts is None else parse_timestamp(raw_ts)
+    return ((device_id, sensor_type, unit), ts, value)
+
+
+def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[Reading], list[Rejected]]:
+    """Decode one MQTT payload into readings and the rejections of its bad parts.
+
+    ``topic_device`` is the device id taken from the topic (None when the topic filter has no
+    device segment); the body's ``device_id`` must agree with it.
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return [], [Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")]
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return [], [Rejected("not_json", str(exc)[:80])]
+    if type(doc) is not dict:
+        return [], [Rejected("not_object", f"expected a JSON object, got {type(doc).__name__}")]
+    try:
+        if not MESSAGE_FIELDS.issuperset(doc):
+            extra = sorted(set(doc) - MESSAGE_FIELDS)
+            raise Rejected("unknown_field", f"unknown field(s) {', '.join(extra)[:80]}")
+        if "device_id" not in doc:
+            raise Rejected("missing_field", "missing device_id")
+        device_id = _name(doc["device_id"], "device_id", "bad_device_id")
+        if topic_device is not None and device_id != topic_device:
+            raise Rejected("device_mismatch", f"body device_id {device_id!r} != topic device {topic_device!r}")
+        readings = doc.get("readings")
+        if readings is None:
+            return [_reading(device_id, doc, now_us, MESSAGE_FIELDS)], []
+        if len(doc) != 2:
+            raise Rejected("unknown_field", "a bulk message has only device_id and readings")
+        if type(readings) is not list or not readings or len(readings) > MAX_READINGS_PER_MESSAGE:
+            raise Rejected("bad_readings", f"readings must be a list of 1-{MAX_READINGS_PER_MESSAGE} objects")
+    except Rejected as rej:
+        return [], [rej]
+    good: list[Reading] = []
+    bad: list[Rejected] = []
+    for item in readings:
+        try:
+            if type(item) is not dict:
+                raise Rejected("bad_readings", "each reading must be a JSON object")
+            if "device_id" in item and item["device_id"] != device_id:
+                raise Rejected("device_mismatch", "a reading's device_id differs from the message's")
+            good.append(_reading(device_id, item, now_us, READING_FIELDS))
+        except Rejected as rej:
+            bad.append(rej)
+    return good, bad

@@ -1,0 +1,1 @@
+"""The hub: link server for edges, storage, REST API and WebSockets for browsers."""

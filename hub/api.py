@@ -1,0 +1,186 @@
+"""REST API on Starlette. Handlers parse, authorise, call the store, and map errors to JSON.
+
+Every ``/api/`` route except ``POST /api/auth/token/`` needs ``Authorization: Bearer <JWT>``.
+Errors are ``{"error": "<plain words>"}`` with a fitting status code.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from hub import auth
+from hub.link import LinkService, edge_status
+from hub.store import Store
+
+logger = logging.getLogger(__name__)
+
+READINGS_DEFAULT_LIMIT = 1000
+READINGS_MAX_LIMIT = 100_000
+ID_MAX_LENGTH = 128
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+
+
+def error(status: int, message: str) -> HTTPException:
+    return HTTPException(status_code=status, detail=message)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise error(400, "the request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise error(400, "the request body must be a JSON object")
+    return body
+
+
+def parse_time_us(text: str, name: str) -> int:
+    """ISO-8601 (``Z`` or offset; naive is UTC) or epoch milliseconds -> epoch microseconds."""
+    try:
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return int(float(text) * 1000)
+        dt = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise error(400, f"{name} must be ISO-8601 (2025-07-09T07:15:02Z) or epoch milliseconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise error(400, f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise error(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+class Api:
+    def __init__(self, store: Store, link: LinkService, tokens: auth.Tokens, web_dir: Path | None = None):
+        self.store = store
+        self.link = link
+        self.tokens = tokens
+        self.web_dir = web_dir
+
+    # -- auth helpers ----------------------------------------------------------------------
+    def user(self, request: Request) -> dict[str, Any]:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise error(401, "log in first: send Authorization: Bearer <access token>")
+        try:
+            claims = self.tokens.verify(header[7:].strip())
+        except auth.AuthError as exc:
+            raise error(401, f"access token rejected: {exc}") from None
+        return {"username": claims["sub"], "is_admin": bool(claims.get("adm"))}
+
+    def admin(self, request: Request) -> dict[str, Any]:
+        user = self.user(request)
+        if not user["is_admin"]:
+            raise error(403, "this needs an admin account")
+        return user
+
+    # -- routes ----------------------------------------------------------------------------
+    async def token(self, request: Request) -> Response:
+        body = await _json_body(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise error(400, "send username and password as strings")
+        row = await self.store.read(self.store.get_user, username)
+        if row is None or not auth.verify_password(password, row["password_hash"]):
+            raise error(401, "wrong username or password")
+        return ORJSONResponse({"access": self.tokens.issue(username, row["is_admin"])})
+
+    async def create_edge(self, request: Request) -> Response:
+        self.admin(request)
+        body = await _json_body(request)
+        edge_id = body.get("edge_id")
+        if not isinstance(edge_id, str) or not edge_id.strip() or len(edge_id) > ID_MAX_LENGTH:
+            raise error(400, f"edge_id must be a non-empty string of at most {ID_MAX_LENGTH} characters")
+        token = auth.new_token()
+        created = await self.store.write(self.store.create_edge, edge_id, auth.hash_token(token))
+        if not created:
+            raise error(409, f"edge {edge_id!r} exists already")
+        logger.info("edge %s registered", edge_id)
+        return ORJSONResponse({"edge_id": edge_id, "token": token}, status_code=201)
+
+    async def list_edges(self, request: Request) -> Response:
+        self.user(request)
+        rows = await self.store.read(self.store.list_edges)
+        return ORJSONResponse(edge_status(self.link, rows))
+
+    async def list_devices(self, request: Request) -> Response:
+        self.user(request)
+        devices = await self.store.read(self.store.list_devices)
+        return ORJSONResponse(devices)
+
+    async def device_readings(self, request: Request) -> Response:
+        self.user(request)
+        device_id = request.path_params["device_id"]
+        q = request.query_params
+        from_us = parse_time_us(q["from"], "from") if q.get("from") else None
+        to_us = parse_time_us(q["to"], "to") if q.get("to") else None
+        if from_us is not None and to_us is not None and from_us > to_us:
+            raise error(400, "from must not be after to")
+        limit = _int_param(request, "limit", READINGS_DEFAULT_LIMIT, 1, READINGS_MAX_LIMIT)
+        if not await self.store.read(self.store.device_exists, device_id):
+            raise error(404, f"no device {device_id!r}")
+        rows = await self.store.read(
+            self.store.readings, device_id, q.get("sensor_type") or None, from_us, to_us, limit
+        )
+        return ORJSONResponse(rows)
+
+    async def index(self, request: Request) -> Response:
+        if self.web_dir is not None and (self.web_dir / "index.html").exists():
+            return HTMLResponse((self.web_dir / "index.html").read_text())
+        return HTMLResponse(
+            "<!doctype html><title>edgehub</title><h1>edgehub hub</h1>"
+            "<p>The hub is running. The REST API is under <code>/api/</code>; metrics at "
+            "<a href='/metrics'>/metrics</a>.</p>"
+        )
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def health(self, request: Request) -> Response:
+        return ORJSONResponse({"status": "ok", "edges_connected": len(self.link.sessions)})
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/", self.index),
+            Route("/metrics", self.metrics),
+            Route("/healthz", self.health),
+            Route("/api/auth/token/", self.token, methods=["POST"]),
+            Route("/api/edges/", self.create_edge, methods=["POST"]),
+            Route("/api/edges/", self.list_edges, methods=["GET"]),
+            Route("/api/devices/", self.list_devices, methods=["GET"]),
+            Route("/api/devices/{device_id}/readings/", self.device_readings, methods=["GET"]),
+        ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return ORJSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+def create_app(api: Api) -> Starlette:
+    return Starlette(routes=api.routes(), exception_handlers={HTTPException: _http_error})

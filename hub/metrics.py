@@ -1,0 +1,15 @@
+"""Prometheus metrics of the hub (served at ``/metrics``)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+STORED = Counter("edgehub_hub_readings_stored", "Readings committed to hub storage")
+DUPLICATES = Counter("edgehub_hub_duplicates_dropped", "Samples at or below an edge's watermark, dropped")
+PARKED = Counter("edgehub_hub_parked", "Samples of malformed batches set aside")
+LIVE_RECEIVED = Counter("edgehub_hub_live_received", "Live-lane samples received (pushed, not stored)")
+LINK_AUTH_FAILURES = Counter("edgehub_hub_link_auth_failures", "Edge streams refused for a bad token")
+EDGES_CONNECTED = Gauge("edgehub_hub_edges_connected", "Edges with an open stream")
+COMMIT_SECONDS = Histogram(
+    "edgehub_hub_commit_seconds", "Batch decode and commit",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+HTTP_REQUESTS = Counter("edgehub_hub_http_requests", "HTTP API requests", ["status"])

@@ -1,0 +1,344 @@
+"""The hub's storage: one DuckDB file behind a small interface.
+
+Tables: ``users``, ``edges`` (token hash, per-edge watermark ``acked_seq``), ``devices``
+(auto-registered on a device's first reading), ``series`` (one row per device, sensor type and
+unit, with its last value), ``sensor_data`` (every stored reading), ``parked_batches`` (malformed
+batches set aside, never a poison pill), ``tracked_variables`` and ``meta``.
+
+Invariant: a batch's readings and its edge's new watermark are committed in one transaction,
+and only readings above the old watermark are stored, so a batch sent twice (after any crash or
+reconnect) is stored once. Only the writer thread (``Store.write``) mutates; reads run on other
+threads through their own cursors (``Store.read``), so a slow query never blocks ingest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from edgehub.columns import Columns
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+READ_THREADS = 2  # concurrent API queries; DuckDB parallelises each query itself as well
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    username VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, is_admin BOOLEAN NOT NULL,
+    created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS edges (
+    edge_id VARCHAR PRIMARY KEY, token_hash VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+    acked_seq BIGINT NOT NULL DEFAULT 0, last_seen TIMESTAMP);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id VARCHAR PRIMARY KEY, name VARCHAR, edge_id VARCHAR, first_seen TIMESTAMP NOT NULL,
+    last_seen TIMESTAMP);
+CREATE TABLE IF NOT EXISTS series (
+    series_id INTEGER PRIMARY KEY, device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL, last_ts TIMESTAMP, last_value DOUBLE);
+CREATE TABLE IF NOT EXISTS sensor_data (
+    series_id INTEGER NOT NULL, ts TIMESTAMP NOT NULL, value DOUBLE NOT NULL, edge_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS parked_batches (
+    edge_id VARCHAR NOT NULL, first_seq BIGINT, last_seq BIGINT, reason VARCHAR NOT NULL,
+    raw BLOB NOT NULL, parked_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS tracked_variables (
+    device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL, widget_id VARCHAR NOT NULL,
+    dashboard_uuid VARCHAR NOT NULL, max_samples INTEGER NOT NULL DEFAULT 50,
+    PRIMARY KEY (widget_id, device_id, sensor_type));
+"""
+
+
+class StoreError(Exception):
+    """A storage operation failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    watermark: int
+    stored: int
+    duplicates: int
+    devices: tuple[str, ...] = ()
+
+
+def _utc(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).replace(tzinfo=None)
+
+
+class Store:
+    def __init__(self, path: Path, memory_limit: str = "1GB") -> None:
+        self.path = Path(path)
+        self.memory_limit = memory_limit
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.local()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="store-read")
+        self._series: dict[tuple[str, str, str], int] = {}
+        self._devices: set[str] = set()
+        self._watermarks: dict[str, int] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> Store:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = duckdb.connect(str(self.path), config={"memory_limit": self.memory_limit})
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        con = self._db
+        con.execute(_SCHEMA)
+        for sid, dev, sensor, unit in con.execute(
+            "SELECT series_id, device_id, sensor_type, unit FROM series"
+        ).fetchall():
+            self._series[(dev, sensor, unit)] = sid
+        self._devices = {d for (d,) in con.execute("SELECT device_id FROM devices").fetchall()}
+        self._watermarks = dict(con.execute("SELECT edge_id, acked_seq FROM edges").fetchall())
+        logger.info("store %s opened: %d edges, %d devices, %d series", self.path,
+                    len(self._watermarks), len(self._devices), len(self._series))
+        return self
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        if self._db is not None:
+            self._db.execute("CHECKPOINT")
+            self._db.close()
+            self._db = None
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            if self._db is None:
+                raise StoreError("store is not open")
+            cur = self._db.cursor()
+            self._local.cur = cur
+        return cur
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on the single writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` on a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        return self.cursor().execute(sql, params or []).fetchall()
+
+    def query_dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.cursor().execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    # -- meta ------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", [key])
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.cursor().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    # -- users and edges (writer thread for mutations) -------------------------------------
+    def create_user(self, username: str, password_hash: str, is_admin: bool) -> bool:
+        """False when the user exists already."""
+        if self.query("SELECT 1 FROM users WHERE username = ?", [username]):
+            return False
+        self.cursor().execute("INSERT INTO users VALUES (?, ?, ?, now())", [username, password_hash, is_admin])
+        return True
+
+    def get_user(self, username: str) -> dict[str, Any] | None:
+        rows = self.query_dicts("SELECT username, password_hash, is_admin FROM users WHERE username = ?",
+                                [username])
+        return rows[0] if rows else None
+
+    def create_edge(self, edge_id: str, token_hash: str) -> bool:
+        if edge_id in self._watermarks:
+            return False
+        self.cursor().execute(
+            "INSERT INTO edges (edge_id, token_hash, created_at, acked_seq) VALUES (?, ?, now(), 0)",
+            [edge_id, token_hash],
+        )
+        self._watermarks[edge_id] = 0
+        return True
+
+    def edge_token_hash(self, edge_id: str) -> str | None:
+        rows = self.query("SELECT token_hash FROM edges WHERE edge_id = ?", [edge_id])
+        return rows[0][0] if rows else None
+
+    def watermark(self, edge_id: str) -> int:
+        return self._watermarks.get(edge_id, 0)
+
+    def list_edges(self) -> list[dict[str, Any]]:
+        return self.query_dicts(
+            "SELECT edge_id, created_at, acked_seq, last_seen FROM edges ORDER BY edge_id")
+
+    # -- ingest (writer thread) ------------------------------------------------------------
+    def commit_batch(self, edge_id: str, cols: Columns) -> BatchResult:
+        """Store the part of ``cols`` above the edge's watermark and advance it, atomically."""
+        wm = self._watermarks.get(edge_id, 0)
+        n = len(cols)
+        start = int(np.searchsorted(cols.seqs, wm, side="right"))
+        if start >= n:
+            return BatchResult(wm, 0, n)
+        cur = self.cursor()
+        new_wm = int(cols.seqs[-1])
+        idx = cols.series_index[start:]
+        ts = cols.ts_us[start:]
+        values = cols.values[start:]
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            hub_ids = np.array([self._series_id(cur, key, edge_id) for key in cols.keys], dtype=np.int32)
+            sids = hub_ids[idx]
+            table = pa.table({
+                "series_id": pa.array(sids),
+                "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
+                "value": pa.array(values),
+                "edge_seq": pa.array(cols.seqs[start:]),
+            })
+            cur.register("_batch", table)
+            cur.execute("INSERT INTO sensor_data SELECT * FROM _batch")
+            cur.unregister("_batch")
+            latest = self._latest_per_series(sids, ts, values)
+            cur.register("_latest", latest)
+            cur.execute(
+                "UPDATE series SET last_ts = l.ts, last_value = l.value FROM _latest l "
+                "WHERE series.series_id = l.series_id AND (series.last_ts IS NULL OR l.ts >= series.last_ts)"
+            )
+            cur.execute(
+                "UPDATE devices SET last_seen = m.ts FROM (SELECT s.device_id, max(l.ts) AS ts FROM _latest l "
+                "JOIN series s USING (series_id) GROUP BY s.device_id) m "
+                "WHERE devices.device_id = m.device_id AND (devices.last_seen IS NULL OR m.ts > devices.last_seen)"
+            )
+            cur.unregister("_latest")
+            cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [new_wm, edge_id])
+            cur.execute("COMMIT")
+        except Exception:
+            cur.execute("ROLLBACK")
+            self._reload_keys(cur)
+            raise
+        self._watermarks[edge_id] = new_wm
+        devices = tuple(sorted({k[0] for k in cols.keys}))
+        return BatchResult(new_wm, n - start, start, devices)
+
+    @staticmethod
+    def _latest_per_series(sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> pa.Table:
+        order = np.lexsort((ts, sids))
+        s_sorted = sids[order]
+        last = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True])
+        pick = order[last]
+        return pa.table({
+            "series_id": pa.array(sids[pick]),
+            "ts": pa.array(ts[pick], pa.int64()).cast(pa.timestamp("us")),
+            "value": pa.array(values[pick]),
+        })
+
+    def _series_id(self, cur: duckdb.DuckDBPyConnection, key: tuple[str, str, str], edge_id: str) -> int:
+        sid = self._series.get(key)
+        if sid is not None:
+            return sid
+        device_id = key[0]
+        if device_id not in self._devices:
+            cur.execute("INSERT INTO devices (device_id, name, edge_id, first_seen) VALUES (?, ?, ?, now())",
+                        [device_id, device_id, edge_id])
+            self._devices.add(device_id)
+            logger.info("device %s registered (first reading via edge %s)", device_id, edge_id)
+        row = cur.execute("SELECT coalesce(max(series_id), 0) + 1 FROM series").fetchone()
+        sid = int(row[0]) if row else 1
+        cur.execute("INSERT INTO series (series_id, device_id, sensor_type, unit) VALUES (?, ?, ?, ?)",
+                    [sid, *key])
+        self._series[key] = sid
+        return sid
+
+    def _reload_keys(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._series = {(d, s, u): i for i, d, s, u in cur.execute(
+            "SELECT series_id, device_id, sensor_type, unit FROM series").fetchall()}
+        self._devices = {d for (d,) in cur.execute("SELECT device_id FROM devices").fetchall()}
+
+    def park_batch(self, edge_id: str, first_seq: int, last_seq: int, reason: str, raw: bytes) -> int:
+        """Set a malformed batch aside and move the watermark past it, so it never blocks the edge."""
+        wm = self._watermarks.get(edge_id, 0)
+        new_wm = max(wm, last_seq)
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        cur.execute("INSERT INTO parked_batches VALUES (?, ?, ?, ?, ?, now())",
+                    [edge_id, first_seq, last_seq, reason, raw])
+        cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [new_wm, edge_id])
+        cur.execute("COMMIT")
+        self._watermarks[edge_id] = new_wm
+        logger.error("parked batch %d-%d from edge %s: %s", first_seq, last_seq, edge_id, reason)
+        return new_wm
+
+    # -- queries (reader threads) ----------------------------------------------------------
+    def list_devices(self) -> list[dict[str, Any]]:
+        devices = self.query_dicts(
+            "SELECT device_id, name, edge_id, first_seen, last_seen FROM devices ORDER BY device_id")
+        sensors: dict[str, list[dict[str, Any]]] = {}
+        for row in self.query_dicts(
+            "SELECT device_id, sensor_type, unit, last_ts, last_value FROM series ORDER BY sensor_type, unit"
+        ):
+            sensors.setdefault(row.pop("device_id"), []).append(row)
+        for d in devices:
+            d["sensors"] = sensors.get(d["device_id"], [])
+        return devices
+
+    def device_exists(self, device_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM devices WHERE device_id = ?", [device_id]))
+
+    def readings(
+        self,
+        device_id: str,
+        sensor_type: str | None = None,
+        from_us: int | None = None,
+        to_us: int | None = None,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Readings oldest first. With ``from``: the first ``limit`` from there on; without it:
+        the newest ``limit`` (before ``to``), still oldest first."""
+        where = ["s.device_id = ?"]
+        params: list[Any] = [device_id]
+        if sensor_type:
+            where.append("s.sensor_type = ?")
+            params.append(sensor_type)
+        if from_us is not None:
+            where.append("d.ts >= ?")
+            params.append(_utc(from_us))
+        if to_us is not None:
+            where.append("d.ts <= ?")
+            params.append(_utc(to_us))
+        order = "ASC" if from_us is not None else "DESC"
+        sql = (
+            "SELECT epoch_us(d.ts) AS ts_us, d.value, s.unit, s.sensor_type FROM sensor_data d "
+            f"JOIN series s USING (series_id) WHERE {' AND '.join(where)} "
+            f"ORDER BY d.ts {order}, d.edge_seq {order} LIMIT ?"
+        )
+        rows = self.query(sql, [*params, limit])
+        if order == "DESC":
+            rows.reverse()
+        return [
+            {"timestamp": iso_us(ts), "value": v, "unit": u, "sensor_type": st} for ts, v, u, st in rows
+        ]
+
+    def count_readings(self) -> int:
+        row = self.query("SELECT count(*) FROM sensor_data")
+        return int(row[0][0])
+
+
+def iso_us(ts_us: int) -> str:
+    """Epoch microseconds -> ``2025-07-09T07:15:02Z`` (fraction only when there is one)."""
+    secs, us = divmod(int(ts_us), 1_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if us:
+        frac = f"{us:06d}".rstrip("0")
+        return f"{base}.{frac}Z"
+    return f"{base}Z"

@@ -106,6 +106,7 @@ class Buffer:
         self.config = config
         self._db: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._series: dict[SeriesKey, int] = {}
         self._keys: list[SeriesKey] = []
         self._series_lock = threading.Lock()
@@ -169,6 +170,10 @@ class Buffer:
 
     def close(self) -> None:
         if self._db is not None:
+            for cur in self._cursors:
+                cur.close()
+            self._cursors.clear()
+            self._local = threading.local()
             try:
                 self._db.execute("CHECKPOINT")
             except duckdb.Error:
@@ -184,6 +189,7 @@ class Buffer:
                 raise BufferError("buffer is not open")
             cur = self._db.cursor()
             self._local.cur = cur
+            self._cursors.append(cur)
         return cur
 
     # -- writer thread ---------------------------------------------------------------------
@@ -378,13 +384,12 @@ class Buffer:
 
     def mark_acked(self, watermark: int) -> None:
         """The hub has committed everything up to ``watermark`` (persisted by the writer)."""
-        if watermark > self.last_seq:
+        if watermark > max(self.last_seq, self.seq_floor):
             # The hub saw sequence numbers this buffer never wrote: the file was wiped or replaced.
             # New readings must number above the watermark, or the hub would drop them as duplicates.
-            if watermark > self.seq_floor:
-                logger.warning("hub watermark %d is ahead of this buffer (last_seq %d): numbering "
-                               "new readings after it", watermark, self.last_seq)
-                self.seq_floor = watermark
+            logger.warning("hub watermark %d is ahead of this buffer (last_seq %d): numbering "
+                           "new readings after it", watermark, self.last_seq)
+            self.seq_floor = watermark
         if watermark > self.acked_seq:
             self.acked_seq = watermark
 

@@ -12,7 +12,7 @@ class EdgeError(Exception):
     """Base of every error the edge raises on purpose."""
 
 
-class BufferError(EdgeError):  # noqa: A001 - shadows the builtin only inside this package
+class BufferError(EdgeError):
     """The buffer file cannot be opened or written."""
 
 

@@ -186,7 +186,7 @@ class Ingest:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            payload = msg.payload
+            payload = bytes(msg.payload)
             topic = msg.topic
             device = None
             if self._device_level is not None:

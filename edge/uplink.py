@@ -14,6 +14,7 @@ so a batch lost with the link is sent again and the hub drops any part it alread
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
@@ -206,7 +207,7 @@ class Uplink:
 
     def _channel(self) -> grpc.aio.Channel:
         cfg = self.config
-        options = [
+        options: list[tuple[str, int | str]] = [
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.keepalive_time_ms", GRPC_KEEPALIVE_MS),
@@ -341,10 +342,8 @@ class Uplink:
                 self._set_state(LinkState.STREAMING)
                 self._new_data.clear()
                 if self.buffer.last_seq - self.sent_seq <= 0:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._new_data.wait(), HEARTBEAT_S)
-                    except TimeoutError:
-                        pass
                 continue
             draining = backlog > LIVE_BATCH
             self._set_state(LinkState.DRAINING if draining else LinkState.STREAMING)

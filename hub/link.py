@@ -99,7 +99,7 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown edge id or wrong edge token")
         return edge_id
 
-    async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
+    async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
         edge_id = await self._authenticate(context)
         first = await context.read()
         if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello":

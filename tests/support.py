@@ -57,11 +57,10 @@ class Proc:
         self.popen: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Proc:
-        log = open(self.log_path, "ab")
-        log.write(f"\n=== start {' '.join(self.argv)}\n".encode())
-        log.flush()
-        self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== start {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
         return self
 
     @property
@@ -283,3 +282,26 @@ def assert_exactly_once(rows: list[tuple[str, str, float, int]], devices: list[s
     assert not missing, f"{len(missing)} readings missing, e.g. {sorted(missing)[:5]}"
     assert not extra, f"{len(extra)} unexpected readings, e.g. {sorted(extra)[:5]}"
     assert len(rows) == len(expected)
+
+
+def publish(mqtt_url: str, messages: list[tuple[str, bytes]], timeout: float = 30) -> None:
+    """Publish ``(topic, payload)`` pairs at QoS 1 and return once the broker acked every one."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port = mqtt_url.removeprefix("mqtt://").split(":")
+    acked = threading.Semaphore(0)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.on_publish = lambda *a: acked.release()
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1)
+        for _ in messages:
+            assert acked.acquire(timeout=timeout), "broker did not ack every publish"
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -47,7 +47,7 @@ def test_end_to_end_20000_readings_exactly_once(tmp_path: Path, broker: Mosquitt
 def test_hub_sigkill_mid_stream_loses_and_duplicates_nothing(
     tmp_path: Path, broker: Mosquitto, procs: list[Proc]
 ) -> None:
-    hub, edge = start_pair(tmp_path, broker, procs)
+    hub, _ = start_pair(tmp_path, broker, procs)
     publisher = sim(broker.url, tmp_path, devices=4, count=30_000, rate=1500, seed="k")
     procs.append(publisher)
     wait_for(lambda: hub.edge("site-a")["acked_seq"] > 5_000, 30, what="first 5,000 readings at the hub")

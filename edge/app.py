@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,10 @@ class EdgeConfig:
 
 async def _update_gauges(buffer: Buffer) -> None:
     counted = {"acked": buffer.dropped_acked, "unacked": buffer.dropped_unacked}
+    loop = asyncio.get_running_loop()
     while True:
+        oldest = await loop.run_in_executor(None, buffer.oldest_unacked_ts_us) if buffer.backlog else None
+        metrics.BACKLOG_AGE.set(max(0.0, time.time() - oldest / 1e6) if oldest is not None else 0.0)
         metrics.BACKLOG.set(buffer.backlog)
         metrics.BUFFER_ROWS.set(buffer.rows)
         metrics.BUFFER_BYTES.set(buffer.bytes_used)

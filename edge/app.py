@@ -59,7 +59,7 @@ async def run(cfg: EdgeConfig) -> None:
     with Buffer(cfg.buffer) as buffer:
         tracked = TrackedCache(cfg.data_dir / "tracked.json")
         uplink = Uplink(cfg.uplink, buffer, tracked)
-        ingest = Ingest(cfg.ingest, buffer, on_commit=uplink.notify)
+        ingest = Ingest(cfg.ingest, buffer, listeners=[uplink.notify])
         main = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -110,6 +110,10 @@ class Buffer:
         self._series: dict[SeriesKey, int] = {}
         self._keys: list[SeriesKey] = []
         self._series_lock = threading.Lock()
+        # Serialises the mutating methods: the writer thread's commits and housekeeping, and an
+        # admin's purge from another thread. Uncontended in normal operation.
+        self._write_lock = threading.RLock()
+        self.purged_unacked = 0
         self.last_seq = 0
         self.seq_floor = 0  # raised by the uplink when the hub's watermark is ahead (a wiped buffer)
         self.acked_seq = 0
@@ -151,6 +155,8 @@ class Buffer:
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
         self.last_seq = meta["last_seq"]
         self.acked_seq = self._persisted_acked = meta["acked_seq"]
+        # A persisted watermark may be ahead of last_seq (learned from the hub after a wipe).
+        self.seq_floor = self.acked_seq
         self.dropped_unacked = meta["dropped_unacked"]
         self.dropped_acked = meta["dropped_acked"]
         self.commit_id = self._startup_commit_id = meta["commit_id"] + 1
@@ -199,6 +205,10 @@ class Buffer:
         """Store ``readings`` and the (packet id, digest) of the messages that carried them, in one
         transaction; return the sequence range assigned. ``fresh`` says a message without ``dup``
         was among them, which means the broker finished redelivering, so recovered rows can go."""
+        with self._write_lock:
+            return self._commit(readings, acks, fresh)
+
+    def _commit(self, readings: list[Reading], acks: Iterable[tuple[int, int]], fresh: bool) -> Committed:
         cur = self._cursor()
         n = len(readings)
         base = max(self.last_seq, self.seq_floor)
@@ -236,8 +246,8 @@ class Buffer:
                 cur.register("_acks", ack_table)
                 cur.execute("INSERT INTO pending_acks SELECT * FROM _acks")
                 cur.unregister("_acks")
-            if fresh and self._keep_recovered:
-                self._keep_recovered = False
+            clear_recovered = fresh and self._keep_recovered
+            if clear_recovered:
                 cur.execute("DELETE FROM pending_acks WHERE commit_id < ?", [self._startup_commit_id])
             # Keep two generations: the PUBACKs of the previous commit may still be in the socket.
             cur.execute(
@@ -252,6 +262,9 @@ class Buffer:
             # Series added in the failed transaction are gone from the file; forget them too.
             self._reload_series(cur)
             raise
+        if clear_recovered:
+            self._keep_recovered = False
+            self.recovered.clear()
         self.last_seq = last if n else self.last_seq
         self.rows += n
         self.commit_id += 1
@@ -287,11 +300,12 @@ class Buffer:
         if not force and now - self._last_housekeeping < HOUSEKEEPING_INTERVAL_S:
             return
         self._last_housekeeping = now
-        cur = self._cursor()
-        self._persist_acked(cur)
-        self.apply_retention(now_us if now_us is not None else time.time_ns() // 1000)
-        self._measure_bytes()
-        self.enforce_bounds()
+        with self._write_lock:
+            cur = self._cursor()
+            self._persist_acked(cur)
+            self.apply_retention(now_us if now_us is not None else time.time_ns() // 1000)
+            self._measure_bytes()
+            self.enforce_bounds()
 
     def apply_retention(self, now_us: int) -> int:
         """Delete acked readings older than the retention window, in one statement."""
@@ -347,6 +361,27 @@ class Buffer:
         logger.log(level, "buffer full: deleted %d acked and %d UNACKED readings (up to seq %d)",
                    acked_n, unacked_n, cutoff)
         return acked_n + unacked_n
+
+    def purge_before(self, before_us: int) -> tuple[int, int]:
+        """Delete every reading with a timestamp before ``before_us``, acked or not (an admin's
+        decision: the unacked ones will never reach the hub). Returns (acked, unacked) deleted."""
+        with self._write_lock:
+            cur = self._cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                acked = len(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ? RETURNING 1",
+                                        [before_us, self.acked_seq]).fetchall())
+                unacked = len(cur.execute("DELETE FROM readings WHERE ts_us < ? RETURNING 1",
+                                          [before_us]).fetchall())
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+            self.rows -= acked + unacked
+            self.purged_unacked += unacked
+            self._measure_bytes()
+        logger.warning("admin purge before %d: deleted %d acked and %d unacked readings", before_us, acked, unacked)
+        return acked, unacked
 
     def _measure_bytes(self) -> None:
         row = self._cursor().execute("SELECT block_size * used_blocks FROM pragma_database_size()").fetchone()

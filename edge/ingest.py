@@ -38,6 +38,9 @@ QUEUE_MAX_MESSAGES = 20_000
 GROUP_MAX_READINGS = 50_000
 # How many rejected payloads `edgectl rejections` can show.
 REJECTION_RING = 200
+# Commits whose messages are remembered for the redelivery check. Redeliveries follow a reconnect
+# at once and no commit happens while disconnected, so the last few commits are what matters.
+RECENT_COMMITS = 64
 SESSION_EXPIRY_S = 0xFFFFFFFF  # "never expires": the broker keeps our queue through any outage
 
 
@@ -101,13 +104,19 @@ class Ingest:
         self,
         config: IngestConfig,
         buffer: Buffer,
-        on_commit: Callable[[Committed, list[Reading]], None] | None = None,
+        listeners: list[Callable[[Committed, list[Reading]], None]] | None = None,
     ) -> None:
         self.config = config
         self.buffer = buffer
-        self.on_commit = on_commit
+        # Called on the writer thread after each commit; they must return quickly.
+        self.listeners = list(listeners or [])
         self.stats = IngestStats()
         self.connected = False
+        # (packet id, digest) of the messages of the last commits, to recognise a redelivery: after
+        # a restart (seeded from the buffer's pending_acks) or after a broker reconnect, when the
+        # broker sends again, with dup set, messages whose PUBACK it never got.
+        self._recent: deque[frozenset[tuple[int, int]]] = deque(
+            [frozenset(buffer.recovered)], maxlen=RECENT_COMMITS)
         self._queue: queue.Queue[Message] = queue.Queue(QUEUE_MAX_MESSAGES)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
@@ -154,6 +163,7 @@ class Ingest:
 
     def stop(self) -> None:
         """Disconnect (the session stays on the broker), then let the writer finish the queue."""
+        self.connected = False  # an expected disconnect: no warning
         self._client.disconnect()
         self._client.loop_stop()
         self._stop.set()
@@ -236,19 +246,21 @@ class Ingest:
     def _commit_with_retry(self, group: list[Message]) -> None:
         readings: list[Reading] = []
         acks: list[tuple[int, int]] = []
-        recovered = self.buffer.recovered
+        seen: set[tuple[int, int]] = set()
+        recent = self._recent
         fresh = False
         skipped = 0
         for m in group:
-            if m.dup and recovered and (m.mid, m.digest) in recovered:
-                recovered.discard((m.mid, m.digest))
+            key = (m.mid, m.digest)
+            if m.dup and m.qos and (key in seen or any(key in commit for commit in recent)):
                 skipped += 1
                 continue
             fresh = fresh or not m.dup
             if m.readings:
                 readings.extend(m.readings)
             if m.qos:
-                acks.append((m.mid, m.digest))
+                acks.append(key)
+                seen.add(key)
         delay = 0.05
         while True:
             started = time.perf_counter()
@@ -262,12 +274,17 @@ class Ingest:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        recent.append(frozenset(seen))
         for m in group:
             if m.qos:
                 self._client.ack(m.mid, m.qos)
         self._count(group, len(readings), skipped)
-        if self.on_commit is not None and committed.count:
-            self.on_commit(committed, readings)
+        if committed.count:
+            for listener in self.listeners:
+                try:
+                    listener(committed, readings)
+                except Exception:
+                    logger.exception("commit listener %r failed", listener)
 
     def _count(self, group: list[Message], stored: int, skipped: int) -> None:
         stats = self.stats

@@ -11,8 +11,8 @@ objects beyond one tuple, no regular expressions.
 
 from __future__ import annotations
 
+import json
 import math
-import re
 from datetime import UTC, datetime
 
 import orjson
@@ -43,7 +43,6 @@ REASONS = (
 MESSAGE_FIELDS = frozenset(("device_id", "sensor_type", "value", "unit", "timestamp", "readings"))
 READING_FIELDS = frozenset(("sensor_type", "value", "unit", "timestamp", "device_id"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NON_FINITE_LITERAL = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\s*[,}\]]")
 
 # ((device_id, sensor_type, unit), ts_us, value): the series key is one tuple so the buffer maps it
 # to a series id with a single dict lookup.
@@ -129,11 +128,13 @@ def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[R
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
-        # NaN / Infinity literals (what printf-style encoders emit) and numbers beyond a double
-        # are not JSON, but the useful reason to report is that the value was not finite.
-        if "infinity" in str(exc) or _NON_FINITE_LITERAL.search(payload):
-            return [], [Rejected("non_finite", "NaN or infinite number in payload")]
-        return [], [Rejected("not_json", str(exc)[:80])]
+        # NaN / Infinity literals (what printf-style encoders emit) and numbers beyond a double are
+        # not JSON to orjson. The standard parser reads them as floats, so that only the reading
+        # that holds one is rejected (as non_finite) and its neighbours in a bulk message are kept.
+        try:
+            doc = json.loads(payload)
+        except (ValueError, RecursionError):
+            return [], [Rejected("not_json", str(exc)[:80])]
     if type(doc) is not dict:
         return [], [Rejected("not_object", f"expected a JSON object, got {type(doc).__name__}")]
     try:

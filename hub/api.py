@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 READINGS_DEFAULT_LIMIT = 1000
 READINGS_MAX_LIMIT = 100_000
 ID_MAX_LENGTH = 128
+MIN_TIME_US = 0
+MAX_TIME_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the end of datetime's range
 
 
 class ORJSONResponse(JSONResponse):
@@ -53,13 +55,17 @@ def parse_time_us(text: str, name: str) -> int:
     """ISO-8601 (``Z`` or offset; naive is UTC) or epoch milliseconds -> epoch microseconds."""
     try:
         if text.lstrip("-").replace(".", "", 1).isdigit():
-            return int(float(text) * 1000)
-        dt = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
+            us = int(float(text) * 1000)
+        else:
+            dt = datetime.fromisoformat(text.replace("z", "Z"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            us = int(dt.timestamp() * 1_000_000)
+    except (ValueError, OverflowError):
         raise error(400, f"{name} must be ISO-8601 (2025-07-09T07:15:02Z) or epoch milliseconds") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1_000_000)
+    if not MIN_TIME_US <= us <= MAX_TIME_US:
+        raise error(400, f"{name} is out of range (years 1970-9999)")
+    return us
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

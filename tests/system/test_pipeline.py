@@ -94,3 +94,25 @@ def test_hub_down_15_s_while_devices_publish(tmp_path: Path, broker: Mosquitto, 
     wait_for(lambda: edge.metric("edgehub_edge_backlog_rows") == 0, 10, what="edge backlog gauge at 0")
     hub.stop()
     assert_exactly_once(hub_rows(hub), device_ids(4, "o"), 5_000)
+
+
+def test_broker_restart_mid_stream_loses_and_duplicates_nothing(tmp_path: Path, procs: list[Proc]) -> None:
+    broker = Mosquitto(tmp_path / "broker", persistence=True).start()
+    procs.append(broker)
+    hub, edge = start_pair(tmp_path, broker, procs)
+    first = sim(broker.url, tmp_path, devices=4, count=20_000, rate=5000, seed="b1")
+    procs.append(first)
+    assert first.wait(60) == 0
+    broker.stop()  # the edge's session and its queued messages survive in the persistence file
+    time.sleep(0.5)
+    broker.start()
+    second = sim(broker.url, tmp_path, devices=4, count=8_000, rate=1000, seed="b2")
+    procs.append(second)
+    assert second.wait(60) == 0
+    wait_acked(hub, "site-a", 28_000, 60)
+    time.sleep(1.0)
+    hub.stop()
+    rows = hub_rows(hub)
+    assert_exactly_once([r for r in rows if r[0] in device_ids(4, "b1")], device_ids(4, "b1"), 5_000)
+    assert_exactly_once([r for r in rows if r[0] in device_ids(4, "b2")], device_ids(4, "b2"), 2_000)
+    assert "session present: True" in edge.output()

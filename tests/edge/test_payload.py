@@ -1,0 +1,196 @@
+"""edge/payload.py: decoding device payloads and rejecting bad ones by reason."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from edge.payload import MAX_PAYLOAD_BYTES, REASONS, parse
+
+NOW_US = 1_752_045_302_000_000  # 2025-07-09T07:15:02Z, the receive time handed to parse()
+TS_US = 1_752_045_302_000_000
+_DROP = object()  # leave the field out
+
+
+def _msg(**fields: object) -> bytes:
+    doc = {"device_id": "dev-1", "sensor_type": "humidity", "value": 50.21, "unit": "%", **fields}
+    return orjson.dumps({k: v for k, v in doc.items() if v is not _DROP})
+
+
+def _reason(payload: bytes, topic_device: str | None = "dev-1") -> str:
+    readings, rejects = parse(payload, topic_device, NOW_US)
+    assert readings == []
+    assert len(rejects) == 1
+    assert rejects[0].reason in REASONS
+    return rejects[0].reason
+
+
+# -- accepted -------------------------------------------------------------------------------
+def test_single_reading() -> None:
+    readings, rejects = parse(_msg(timestamp="2025-07-09T07:15:02Z"), "dev-1", NOW_US + 999)
+    assert rejects == []
+    assert readings == [(("dev-1", "humidity", "%"), TS_US, 50.21)]
+
+
+def test_integer_value_becomes_float() -> None:
+    readings, _ = parse(_msg(value=21), "dev-1", NOW_US)
+    assert readings[0][2] == 21.0
+    assert type(readings[0][2]) is float
+
+
+def test_missing_timestamp_is_stamped_with_receive_time() -> None:
+    readings, rejects = parse(_msg(), "dev-1", NOW_US)
+    assert rejects == []
+    assert readings[0][1] == NOW_US
+
+
+def test_no_topic_device_accepts_body_device() -> None:
+    readings, rejects = parse(_msg(device_id="other"), None, NOW_US)
+    assert rejects == []
+    assert readings[0][0] == ("other", "humidity", "%")
+
+
+def test_unit_defaults_to_empty() -> None:
+    readings, _ = parse(_msg(unit=_DROP), "dev-1", NOW_US)
+    assert readings[0][0] == ("dev-1", "humidity", "")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected_us"),
+    [
+        ("2025-07-09T07:15:02Z", TS_US),
+        ("2025-07-09T09:15:02+02:00", TS_US),
+        ("2025-07-09T02:45:02-04:30", TS_US),
+        ("2025-07-09T07:15:02", TS_US),  # naive means UTC
+        ("2025-07-09T07:15:02.123456Z", TS_US + 123_456),
+        (1_752_045_302_000, TS_US),  # epoch milliseconds
+        (1_752_045_302_250, TS_US + 250_000),
+        (0, 0),  # an unset RTC reads 1970; still accepted
+    ],
+)
+def test_timestamp_forms(raw: object, expected_us: int) -> None:
+    readings, rejects = parse(_msg(timestamp=raw), "dev-1", NOW_US)
+    assert rejects == []
+    assert readings[0][1] == expected_us
+
+
+def test_bulk_readings() -> None:
+    payload = orjson.dumps({
+        "device_id": "dev-1",
+        "readings": [
+            {"sensor_type": "humidity", "value": 50.0, "unit": "%", "timestamp": "2025-07-09T07:15:02Z"},
+            {"sensor_type": "temperature", "value": 24.8, "unit": "°C"},
+            {"sensor_type": "temperature", "value": 24.9, "unit": "°C", "device_id": "dev-1"},
+        ],
+    })
+    readings, rejects = parse(payload, "dev-1", NOW_US)
+    assert rejects == []
+    assert readings == [
+        (("dev-1", "humidity", "%"), TS_US, 50.0),
+        (("dev-1", "temperature", "°C"), NOW_US, 24.8),
+        (("dev-1", "temperature", "°C"), NOW_US, 24.9),
+    ]
+
+
+def test_bulk_keeps_good_readings_around_bad_ones() -> None:
+    payload = orjson.dumps({
+        "device_id": "dev-1",
+        "readings": [
+            {"sensor_type": "t", "value": 1.0},
+            {"sensor_type": "t", "value": "hot"},
+            {"sensor_type": "t"},
+            "not an object",
+            {"sensor_type": "t", "value": 2.0, "timestamp": "yesterday"},
+            {"sensor_type": "t", "value": 3.0, "device_id": "dev-2"},
+            {"sensor_type": "t", "value": 4.0, "colour": "red"},
+            {"sensor_type": "t", "value": 5.0},
+        ],
+    })
+    readings, rejects = parse(payload, "dev-1", NOW_US)
+    assert [r[2] for r in readings] == [1.0, 5.0]
+    assert [r.reason for r in rejects] == [
+        "bad_value", "missing_field", "bad_readings", "bad_timestamp", "device_mismatch", "unknown_field",
+    ]
+
+
+# -- rejected -------------------------------------------------------------------------------
+def test_not_json() -> None:
+    assert _reason(b"{not json") == "not_json"
+    assert _reason(b"\xff\xfe") == "not_json"
+
+
+@pytest.mark.parametrize("payload", [b"[1, 2]", b"42", b'"text"', b"null"])
+def test_not_object(payload: bytes) -> None:
+    assert _reason(payload) == "not_object"
+
+
+def test_too_large() -> None:
+    payload = b'{"device_id": "dev-1", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    assert len(payload) > MAX_PAYLOAD_BYTES
+    readings, rejects = parse(payload, "dev-1", NOW_US)
+    assert readings == []
+    assert [r.reason for r in rejects] == ["too_large"]
+
+
+@pytest.mark.parametrize("drop", ["device_id", "sensor_type", "value"])
+def test_missing_field(drop: str) -> None:
+    assert _reason(_msg(**{drop: _DROP})) == "missing_field"
+
+
+@pytest.mark.parametrize("value", ["50.2", None, True, [1.0], {"v": 1}])
+def test_bad_value(value: object) -> None:
+    assert _reason(_msg(value=value)) == "bad_value"
+
+
+@pytest.mark.parametrize("literal", [b"1e999", b"-1e999", b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_value(literal: bytes) -> None:
+    # Not JSON to orjson, but the reason worth counting is that the value was not finite.
+    payload = b'{"device_id": "dev-1", "sensor_type": "t", "value": ' + literal + b', "unit": "u"}'
+    assert _reason(payload) == "non_finite"
+
+
+def test_unknown_field() -> None:
+    assert _reason(_msg(colour="red")) == "unknown_field"
+    bulk_with_extra = orjson.dumps({"device_id": "dev-1", "unit": "%", "readings": [{"sensor_type": "t", "value": 1}]})
+    assert _reason(bulk_with_extra) == "unknown_field"
+
+
+def test_device_mismatch() -> None:
+    assert _reason(_msg(device_id="dev-2"), topic_device="dev-1") == "device_mismatch"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["yesterday", "2025-13-40T00:00:00Z", -1, "1969-12-31T23:59:59Z", "2100-01-02T00:00:00Z", True, [1]],
+)
+def test_bad_timestamp(raw: object) -> None:
+    assert _reason(_msg(timestamp=raw)) == "bad_timestamp"
+
+
+@pytest.mark.parametrize("readings", [[], "many", {"sensor_type": "t", "value": 1}, 5])
+def test_bad_readings(readings: object) -> None:
+    assert _reason(orjson.dumps({"device_id": "dev-1", "readings": readings})) == "bad_readings"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"device_id": ""}, "bad_device_id"),
+        ({"device_id": 7}, "bad_device_id"),
+        ({"sensor_type": ""}, "bad_sensor_type"),
+        ({"sensor_type": "s" * 129}, "bad_sensor_type"),
+        ({"unit": 5}, "bad_unit"),
+    ],
+)
+def test_bad_names(fields: dict[str, object], reason: str) -> None:
+    assert _reason(_msg(**fields), topic_device=None) == reason
+
+
+def test_bulk_keeps_good_readings_around_a_non_finite_one() -> None:
+    payload = (
+        b'{"device_id": "dev-1", "readings": [{"sensor_type": "t", "value": 1.5},'
+        b' {"sensor_type": "t", "value": 1e999}, {"sensor_type": "t", "value": 2.5}]}'
+    )
+    readings, rejects = parse(payload, "dev-1", NOW_US)
+    assert [r[2] for r in readings] == [1.5, 2.5]
+    assert [r.reason for r in rejects] == ["non_finite"]

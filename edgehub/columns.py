@@ -30,6 +30,13 @@ class Columns:
     def __len__(self) -> int:
         return len(self.seqs)
 
+    def tail(self, start: int) -> Columns:
+        """The samples from index ``start`` on (the series keys stay as they are)."""
+        if start <= 0:
+            return self
+        return Columns(self.keys, self.series_index[start:], self.seqs[start:], self.ts_us[start:],
+                       self.values[start:])
+
 
 def encode(
     series_ids: np.ndarray,

@@ -7,6 +7,7 @@ Errors are ``{"error": "<plain words>"}`` with a fitting status code.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from hub import auth
+from hub.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Unauthorized
 from hub.link import LinkService, edge_status
 from hub.store import Store
 
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 READINGS_DEFAULT_LIMIT = 1000
 READINGS_MAX_LIMIT = 100_000
 ID_MAX_LENGTH = 128
+MIN_PASSWORD = 8
 MIN_TIME_US = 0
 MAX_TIME_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the end of datetime's range
 
@@ -37,11 +40,15 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
 
 
-def error(status: int, message: str) -> HTTPException:
-    return HTTPException(status_code=status, detail=message)
+_ERRORS: dict[int, type[HubError]] = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound,
+                                      409: Conflict}
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+def error(status: int, message: str) -> HubError:
+    return _ERRORS[status](message)
+
+
+async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -49,6 +56,18 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise error(400, "the request body must be a JSON object")
     return body
+
+
+def user_of(tokens: auth.Tokens, request: Request) -> dict[str, Any]:
+    """The user of a request's ``Authorization: Bearer`` JWT (raises Unauthorized)."""
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer "):
+        raise error(401, "log in first: send Authorization: Bearer <access token>")
+    try:
+        claims = tokens.verify(header[7:].strip())
+    except auth.AuthError as exc:
+        raise error(401, f"access token rejected: {exc}") from None
+    return {"username": claims["sub"], "is_admin": bool(claims.get("adm"))}
 
 
 def parse_time_us(text: str, name: str) -> int:
@@ -90,14 +109,7 @@ class Api:
 
     # -- auth helpers ----------------------------------------------------------------------
     def user(self, request: Request) -> dict[str, Any]:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer "):
-            raise error(401, "log in first: send Authorization: Bearer <access token>")
-        try:
-            claims = self.tokens.verify(header[7:].strip())
-        except auth.AuthError as exc:
-            raise error(401, f"access token rejected: {exc}") from None
-        return {"username": claims["sub"], "is_admin": bool(claims.get("adm"))}
+        return user_of(self.tokens, request)
 
     def admin(self, request: Request) -> dict[str, Any]:
         user = self.user(request)
@@ -107,7 +119,7 @@ class Api:
 
     # -- routes ----------------------------------------------------------------------------
     async def token(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise error(400, "send username and password as strings")
@@ -118,7 +130,7 @@ class Api:
 
     async def create_edge(self, request: Request) -> Response:
         self.admin(request)
-        body = await _json_body(request)
+        body = await json_body(request)
         edge_id = body.get("edge_id")
         if not isinstance(edge_id, str) or not edge_id.strip() or len(edge_id) > ID_MAX_LENGTH:
             raise error(400, f"edge_id must be a non-empty string of at most {ID_MAX_LENGTH} characters")
@@ -139,6 +151,7 @@ class Api:
         devices = await self.store.read(self.store.list_devices)
         return ORJSONResponse(devices)
 
+
     async def device_readings(self, request: Request) -> Response:
         self.user(request)
         device_id = request.path_params["device_id"]
@@ -150,10 +163,63 @@ class Api:
         limit = _int_param(request, "limit", READINGS_DEFAULT_LIMIT, 1, READINGS_MAX_LIMIT)
         if not await self.store.read(self.store.device_exists, device_id):
             raise error(404, f"no device {device_id!r}")
+        if q.get("max_points"):
+            if not q.get("sensor_type"):
+                raise error(400, "max_points needs sensor_type: one series is bucketed at a time")
+            max_points = _int_param(request, "max_points", 1000, 1, READINGS_MAX_LIMIT)
+            return ORJSONResponse(await self.store.read(
+                self.store.readings_bucketed, device_id, q["sensor_type"], from_us, to_us, max_points))
         rows = await self.store.read(
             self.store.readings, device_id, q.get("sensor_type") or None, from_us, to_us, limit
         )
         return ORJSONResponse(rows)
+
+    async def users(self, request: Request) -> Response:
+        self.admin(request)
+        if request.method == "GET":
+            rows = await self.store.read(self.store.query_dicts,
+                                         "SELECT username, is_admin, created_at FROM users ORDER BY username")
+            return ORJSONResponse(rows)
+        body = await json_body(request)
+        username, password = body.get("username"), body.get("password")
+        is_admin = body.get("is_admin", False)
+        if not isinstance(username, str) or not username.strip() or len(username) > ID_MAX_LENGTH:
+            raise error(400, f"username must be a non-empty string of at most {ID_MAX_LENGTH} characters")
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+            raise error(400, f"password must be a string of at least {MIN_PASSWORD} characters")
+        if not isinstance(is_admin, bool):
+            raise error(400, "is_admin must be true or false")
+        created = await self.store.write(self.store.create_user, username, auth.hash_password(password), is_admin)
+        if not created:
+            raise error(409, f"user {username!r} exists already")
+        return ORJSONResponse({"username": username, "is_admin": is_admin}, status_code=201)
+
+    async def create_device(self, request: Request) -> Response:
+        """A device that sends straight to the hub over /ws/sensors/ (no edge); its token is shown once."""
+        self.admin(request)
+        body = await json_body(request)
+        device_id = body.get("device_id") or str(uuid.uuid4())
+        name = body.get("name") or device_id
+        if not isinstance(device_id, str) or len(device_id) > ID_MAX_LENGTH:
+            raise error(400, f"device_id must be a string of at most {ID_MAX_LENGTH} characters")
+        if not isinstance(name, str) or len(name) > ID_MAX_LENGTH:
+            raise error(400, f"name must be a string of at most {ID_MAX_LENGTH} characters")
+        token = auth.new_token()
+        if not await self.store.write(self.store.create_device, device_id, name, auth.hash_token(token)):
+            raise error(409, f"device {device_id!r} exists already")
+        return ORJSONResponse({"device_id": device_id, "name": name, "token": token}, status_code=201)
+
+    async def patch_device(self, request: Request) -> Response:
+        self.admin(request)
+        device_id = request.path_params["device_id"]
+        body = await json_body(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > ID_MAX_LENGTH:
+            raise error(400, f"name must be a non-empty string of at most {ID_MAX_LENGTH} characters")
+        if not await self.store.write(self.store.rename_device, device_id, name.strip()):
+            raise error(404, f"no device {device_id!r}")
+        devices = await self.store.read(self.store.list_devices)
+        return ORJSONResponse(next(d for d in devices if d["device_id"] == device_id))
 
     async def index(self, request: Request) -> Response:
         if self.web_dir is not None and (self.web_dir / "index.html").exists():
@@ -178,7 +244,10 @@ class Api:
             Route("/api/auth/token/", self.token, methods=["POST"]),
             Route("/api/edges/", self.create_edge, methods=["POST"]),
             Route("/api/edges/", self.list_edges, methods=["GET"]),
+            Route("/api/users/", self.users, methods=["GET", "POST"]),
             Route("/api/devices/", self.list_devices, methods=["GET"]),
+            Route("/api/devices/", self.create_device, methods=["POST"]),
+            Route("/api/devices/{device_id}/", self.patch_device, methods=["PATCH"]),
             Route("/api/devices/{device_id}/readings/", self.device_readings, methods=["GET"]),
         ]
 
@@ -188,5 +257,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ORJSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
-def create_app(api: Api) -> Starlette:
-    return Starlette(routes=api.routes(), exception_handlers={HTTPException: _http_error})
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return ORJSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+def create_app(api: Api, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    return Starlette(routes=[*api.routes(), *(extra_routes or [])],
+                     exception_handlers={HTTPException: _http_error, HubError: _hub_error})

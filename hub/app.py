@@ -12,8 +12,11 @@ import uvicorn
 
 from hub import auth
 from hub.api import Api, create_app
+from hub.fanout import Fanout
 from hub.link import MAX_MESSAGE_BYTES, LinkService
 from hub.store import Store
+from hub.views import Views
+from hub.widgets import LiveWidgets
 from protos import link_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -75,7 +78,10 @@ async def serve(cfg: HubConfig) -> None:
         bound = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
         await server.start()
         tokens = auth.Tokens(auth.load_secret(cfg.data_dir))
-        app = create_app(Api(store, link, tokens, WEB_DIR))
+        fanout = Fanout()
+        views = Views(store, link, tokens, fanout, LiveWidgets(store, fanout))
+        await views.load()
+        app = create_app(Api(store, link, tokens, WEB_DIR), views.routes())
         http = uvicorn.Server(uvicorn.Config(
             app, host=cfg.host, port=cfg.http_port, log_level="warning", lifespan="off",
             ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,

@@ -60,7 +60,8 @@ class EdgeSession:
         return sum(n for _, n in self._rate) / span
 
 
-# Called with (edge_id, SampleBatch, stored: bool) after a commit or for a live-lane frame.
+# Called with (edge_id, columns, stored) after a commit (only the newly stored samples) or for a
+# live-lane frame (stored=False).
 SampleListener = Callable[[str, columns.Columns, bool], None]
 
 
@@ -71,12 +72,18 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
         self.listeners: list[SampleListener] = []
 
     def tracked_snapshot(self, edge_id: str) -> link_pb2.TrackedSnapshot:
-        rows = self.store.query(
-            "SELECT t.device_id, t.sensor_type, t.widget_id, t.dashboard_uuid, t.max_samples "
-            "FROM tracked_variables t JOIN devices d USING (device_id) WHERE d.edge_id = ?",
-            [edge_id],
-        )
-        version = int(self.store.get_meta("tracked_version") or 0)
+        cur = self.store.cursor()
+        cur.execute("BEGIN TRANSACTION")  # the rows and the version from one snapshot
+        try:
+            rows = cur.execute(
+                "SELECT t.device_id, t.sensor_type, t.widget_id, t.dashboard_uuid, t.max_samples "
+                "FROM tracked_variables t JOIN devices d USING (device_id) WHERE d.edge_id = ? "
+                "ORDER BY t.widget_id", [edge_id],
+            ).fetchall()
+            found = cur.execute("SELECT version FROM tracked_versions WHERE edge_id = ?", [edge_id]).fetchone()
+        finally:
+            cur.execute("COMMIT")
+        version = int(found[0]) if found else 0
         return link_pb2.TrackedSnapshot(
             version=version,
             variables=[
@@ -173,8 +180,7 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             logger.info("link: edge %s resent %d samples at or below watermark; dropped as duplicates",
                         session.edge_id, result.duplicates)
         if result.stored:
-            for listener in self.listeners:
-                listener(session.edge_id, cols, True)
+            self.notify(session.edge_id, cols.tail(result.duplicates), True)
         return link_pb2.Ack(watermark=result.watermark, stored=result.stored, duplicates=result.duplicates)
 
     def _live(self, session: EdgeSession, batch: link_pb2.SampleBatch) -> None:
@@ -185,8 +191,15 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             return
         session.live_total += len(cols)
         metrics.LIVE_RECEIVED.inc(len(cols))
+        self.notify(session.edge_id, cols, False)
+
+    def notify(self, edge_id: str, cols: columns.Columns, stored: bool) -> None:
+        """Hand new samples to the listeners (widget buffers, flows); never let one break the link."""
         for listener in self.listeners:
-            listener(session.edge_id, cols, False)
+            try:
+                listener(edge_id, cols, stored)
+            except Exception:
+                logger.exception("sample listener %r failed", listener)
 
     async def push_tracked_delta(self, edge_id: str, delta: link_pb2.TrackedDelta) -> bool:
         """Send a tracked delta to a connected edge; False when it is not connected."""

@@ -13,3 +13,9 @@ COMMIT_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
 HTTP_REQUESTS = Counter("edgehub_hub_http_requests", "HTTP API requests", ["status"])
+WS_CLIENTS = Gauge("edgehub_hub_ws_clients", "Open widget WebSockets")
+WS_SENT = Counter("edgehub_hub_ws_messages", "Messages queued to widget WebSockets")
+WS_DROPPED = Counter("edgehub_hub_ws_dropped", "Messages dropped for WebSockets too slow to take them")
+WIDGET_SAMPLES = Counter("edgehub_hub_widget_samples", "Samples appended to widget buffers")
+DIRECT_READINGS = Counter("edgehub_hub_direct_readings", "Readings received from devices over /ws/sensors/")
+DIRECT_REJECTED = Counter("edgehub_hub_direct_rejected", "Direct device readings rejected, by reason", ["reason"])

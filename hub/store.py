@@ -3,7 +3,9 @@
 Tables: ``users``, ``edges`` (token hash, per-edge watermark ``acked_seq``), ``devices``
 (auto-registered on a device's first reading), ``series`` (one row per device, sensor type and
 unit, with its last value), ``sensor_data`` (every stored reading), ``parked_batches`` (malformed
-batches set aside, never a poison pill), ``tracked_variables`` and ``meta``.
+batches set aside, never a poison pill), ``tracked_variables`` with ``tracked_versions`` (one
+counter per edge for the tracked sync), ``flows``, ``dashboards`` and ``meta``. Flows, dashboards
+and tracked variables are handled in ``hub.dashboards``.
 
 Invariant: a batch's readings and its edge's new watermark are committed in one transaction,
 and only readings above the old watermark are stored, so a batch sent twice (after any crash or
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS edges (
     acked_seq BIGINT NOT NULL DEFAULT 0, last_seen TIMESTAMP);
 CREATE TABLE IF NOT EXISTS devices (
     device_id VARCHAR PRIMARY KEY, name VARCHAR, edge_id VARCHAR, first_seen TIMESTAMP NOT NULL,
-    last_seen TIMESTAMP);
+    last_seen TIMESTAMP, token_hash VARCHAR);
 CREATE TABLE IF NOT EXISTS series (
     series_id INTEGER PRIMARY KEY, device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL,
     unit VARCHAR NOT NULL, last_ts TIMESTAMP, last_value DOUBLE);
@@ -57,7 +59,15 @@ CREATE TABLE IF NOT EXISTS parked_batches (
 CREATE TABLE IF NOT EXISTS tracked_variables (
     device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL, widget_id VARCHAR NOT NULL,
     dashboard_uuid VARCHAR NOT NULL, max_samples INTEGER NOT NULL DEFAULT 50,
+    created_at TIMESTAMP NOT NULL DEFAULT now(),
     PRIMARY KEY (widget_id, device_id, sensor_type));
+CREATE TABLE IF NOT EXISTS tracked_versions (edge_id VARCHAR PRIMARY KEY, version BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS flows (
+    flow_uuid VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, name VARCHAR NOT NULL, doc VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS dashboards (
+    dashboard_uuid VARCHAR PRIMARY KEY, owner VARCHAR NOT NULL, name VARCHAR NOT NULL,
+    widgets VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 """
 
 
@@ -86,7 +96,7 @@ class Store:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="store-read")
         self._series: dict[tuple[str, str, str], int] = {}
-        self._devices: set[str] = set()
+        self._devices: dict[str, str | None] = {}  # device_id -> edge_id it last came through
         self._watermarks: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -102,7 +112,7 @@ class Store:
             "SELECT series_id, device_id, sensor_type, unit FROM series"
         ).fetchall():
             self._series[(dev, sensor, unit)] = sid
-        self._devices = {d for (d,) in con.execute("SELECT device_id FROM devices").fetchall()}
+        self._devices = dict(con.execute("SELECT device_id, edge_id FROM devices").fetchall())
         self._watermarks = dict(con.execute("SELECT edge_id, acked_seq FROM edges").fetchall())
         logger.info("store %s opened: %d edges, %d devices, %d series", self.path,
                     len(self._watermarks), len(self._devices), len(self._series))
@@ -196,9 +206,16 @@ class Store:
         idx = cols.series_index[start:]
         ts = cols.ts_us[start:]
         values = cols.values[start:]
+        moved = False
         cur.execute("BEGIN TRANSACTION")
         try:
             hub_ids = np.array([self._series_id(cur, key, edge_id) for key in cols.keys], dtype=np.int32)
+            for device_id in {k[0] for k in cols.keys}:
+                if self._devices.get(device_id) != edge_id:
+                    # The device now reports through another edge: tracked sync must follow it.
+                    cur.execute("UPDATE devices SET edge_id = ? WHERE device_id = ?", [edge_id, device_id])
+                    logger.info("device %s now reports through edge %s", device_id, edge_id)
+                    moved = True
             sids = hub_ids[idx]
             table = pa.table({
                 "series_id": pa.array(sids),
@@ -229,6 +246,9 @@ class Store:
             raise
         self._watermarks[edge_id] = new_wm
         devices = tuple(sorted({k[0] for k in cols.keys}))
+        if moved:
+            for device_id in devices:
+                self._devices[device_id] = edge_id
         return BatchResult(new_wm, n - start, start, devices)
 
     @staticmethod
@@ -251,7 +271,7 @@ class Store:
         if device_id not in self._devices:
             cur.execute("INSERT INTO devices (device_id, name, edge_id, first_seen) VALUES (?, ?, ?, now())",
                         [device_id, device_id, edge_id])
-            self._devices.add(device_id)
+            self._devices[device_id] = edge_id
             logger.info("device %s registered (first reading via edge %s)", device_id, edge_id)
         row = cur.execute("SELECT coalesce(max(series_id), 0) + 1 FROM series").fetchone()
         sid = int(row[0]) if row else 1
@@ -263,7 +283,7 @@ class Store:
     def _reload_keys(self, cur: duckdb.DuckDBPyConnection) -> None:
         self._series = {(d, s, u): i for i, d, s, u in cur.execute(
             "SELECT series_id, device_id, sensor_type, unit FROM series").fetchall()}
-        self._devices = {d for (d,) in cur.execute("SELECT device_id FROM devices").fetchall()}
+        self._devices = dict(cur.execute("SELECT device_id, edge_id FROM devices").fetchall())
 
     def park_batch(self, edge_id: str, first_seq: int, last_seq: int, reason: str, raw: bytes) -> int:
         """Set a malformed batch aside and move the watermark past it, so it never blocks the edge."""
@@ -282,7 +302,8 @@ class Store:
     # -- queries (reader threads) ----------------------------------------------------------
     def list_devices(self) -> list[dict[str, Any]]:
         devices = self.query_dicts(
-            "SELECT device_id, name, edge_id, first_seen, last_seen FROM devices ORDER BY device_id")
+            "SELECT device_id, name, edge_id, first_seen, last_seen, token_hash IS NOT NULL AS direct "
+            "FROM devices ORDER BY name, device_id")
         sensors: dict[str, list[dict[str, Any]]] = {}
         for row in self.query_dicts(
             "SELECT device_id, sensor_type, unit, last_ts, last_value FROM series ORDER BY sensor_type, unit"
@@ -328,6 +349,71 @@ class Store:
         return [
             {"timestamp": iso_us(ts), "value": v, "unit": u, "sensor_type": st} for ts, v, u, st in rows
         ]
+
+    def series_tail(self, device_id: str, sensor_type: str, n: int) -> list[tuple[int, int, float, str]]:
+        """The newest ``n`` readings of a device's sensor as (ts_us, seq, value, unit), oldest first."""
+        rows = self.query(
+            "SELECT epoch_us(d.ts), d.edge_seq, d.value, s.unit FROM sensor_data d JOIN series s USING (series_id) "
+            "WHERE s.device_id = ? AND s.sensor_type = ? ORDER BY d.ts DESC, d.edge_seq DESC LIMIT ?",
+            [device_id, sensor_type, n])
+        rows.reverse()
+        return [(int(t), int(q), float(v), str(u)) for t, q, v, u in rows]
+
+    def readings_bucketed(self, device_id: str, sensor_type: str, from_us: int | None, to_us: int | None,
+                          max_points: int) -> list[dict[str, Any]]:
+        """At most ``max_points`` points over the range: raw readings when they fit, else equal time
+        buckets with min, max and mean (for zoomed-out charts)."""
+        where = "s.device_id = ? AND s.sensor_type = ?"
+        params: list[Any] = [device_id, sensor_type]
+        if from_us is not None:
+            where += " AND d.ts >= ?"
+            params.append(_utc(from_us))
+        if to_us is not None:
+            where += " AND d.ts <= ?"
+            params.append(_utc(to_us))
+        base = f"FROM sensor_data d JOIN series s USING (series_id) WHERE {where}"
+        row = self.query(f"SELECT count(*), min(epoch_us(d.ts)), max(epoch_us(d.ts)) {base}", params)[0]
+        count, lo, hi = int(row[0]), row[1], row[2]
+        if count == 0:
+            return []
+        if count <= max_points:
+            rows = self.query(f"SELECT epoch_us(d.ts), d.value, s.unit {base} ORDER BY d.ts, d.edge_seq", params)
+            return [{"timestamp": iso_us(t), "value": v, "min": v, "max": v, "count": 1, "unit": u,
+                     "sensor_type": sensor_type} for t, v, u in rows]
+        start = from_us if from_us is not None else int(lo)
+        end = to_us if to_us is not None else int(hi)
+        width = max(1, -(-(end - start + 1) // max_points))  # ceil, so buckets <= max_points
+        rows = self.query(
+            f"SELECT (epoch_us(d.ts) - ?) // ? AS b, min(d.value), max(d.value), avg(d.value), count(*), "
+            f"any_value(s.unit) {base} GROUP BY b ORDER BY b", [start, width, *params])
+        return [{"timestamp": iso_us(start + int(b) * width), "value": mean, "min": mn, "max": mx,
+                 "count": int(n), "unit": u, "sensor_type": sensor_type} for b, mn, mx, mean, n, u in rows]
+
+    def create_device(self, device_id: str, name: str, token_hash: str) -> bool:
+        if device_id in self._devices:
+            return False
+        self.cursor().execute(
+            "INSERT INTO devices (device_id, name, edge_id, first_seen, token_hash) VALUES (?, ?, NULL, now(), ?)",
+            [device_id, name, token_hash])
+        self._devices[device_id] = None
+        return True
+
+    def rename_device(self, device_id: str, name: str) -> bool:
+        if device_id not in self._devices:
+            return False
+        self.cursor().execute("UPDATE devices SET name = ? WHERE device_id = ?", [name, device_id])
+        return True
+
+    def device_for_token(self, token_hash: str) -> str | None:
+        rows = self.query("SELECT device_id FROM devices WHERE token_hash = ?", [token_hash])
+        return str(rows[0][0]) if rows else None
+
+    def ensure_edge(self, edge_id: str) -> None:
+        """A pseudo-edge (direct device ingest) that no token can open: it only carries a watermark."""
+        if edge_id not in self._watermarks:
+            self.cursor().execute(
+                "INSERT INTO edges (edge_id, token_hash, created_at, acked_seq) VALUES (?, '!', now(), 0)", [edge_id])
+            self._watermarks[edge_id] = 0
 
     def count_readings(self) -> int:
         row = self.query("SELECT count(*) FROM sensor_data")

@@ -33,6 +33,7 @@ from edge.errors import AuthError, UplinkError
 from edge.payload import Reading
 from edge.tracked import TrackedCache
 from edgehub import __version__, columns
+from edgehub.logs import RateLimitedLog
 from protos import link_pb2, link_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,10 @@ class Uplink:
         self._credit: asyncio.Event | None = None
         self._resume: asyncio.Event | None = None
         self._live: asyncio.Queue[link_pb2.SampleBatch] | None = None
+        self._live_ready: asyncio.Event | None = None
         self._inflight: deque[_InFlight] = deque()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplink-read")
+        self._log = RateLimitedLog(logger, interval=10.0)  # one line per 10 s while the hub is away
         self._set_state(LinkState.CONNECTING)
 
     # -- called from other threads ---------------------------------------------------------
@@ -151,6 +154,8 @@ class Uplink:
             return
         try:
             self._live.put_nowait(frame)
+            if self._live_ready is not None:
+                self._live_ready.set()
         except asyncio.QueueFull:
             self.live_dropped += frame.count
             logger.debug("live lane queue full; dropped %d samples", frame.count)
@@ -185,6 +190,7 @@ class Uplink:
         if not self.paused:
             self._resume.set()
         self._live = asyncio.Queue(LIVE_QUEUE_MAX)
+        self._live_ready = asyncio.Event()
         backoff = Backoff()
         try:
             while True:
@@ -199,7 +205,7 @@ class Uplink:
                 except UplinkError as exc:
                     self.last_error = str(exc)
                     delay = backoff.next_delay()
-                    logger.warning("uplink: %s; reconnecting in %.2f s", exc, delay)
+                    self._log.warning("reconnect", "uplink: %s; reconnecting in %.2f s", exc, delay)
                 await asyncio.sleep(delay)
         finally:
             self._set_state(LinkState.CLOSED)
@@ -321,21 +327,24 @@ class Uplink:
 
     async def _send(self, call: grpc.aio.StreamStreamCall, write_lock: asyncio.Lock) -> None:
         assert self._new_data is not None and self._credit is not None
-        assert self._resume is not None and self._live is not None
+        assert self._resume is not None and self._live is not None and self._live_ready is not None
         loop = asyncio.get_running_loop()
         max_samples = max(1_000, (self.max_message_bytes - 256 * 1024) // columns.BYTES_PER_SAMPLE)
         while True:
             if self.paused:
                 self._set_state(LinkState.PAUSED)
                 await self._resume.wait()
+            self._live_ready.clear()
             while not self._live.empty():
                 frame = self._live.get_nowait()
                 async with write_lock:
                     await call.write(link_pb2.EdgeFrame(live=frame))
                 metrics.LIVE_SENT.inc(frame.count)
             if len(self._inflight) >= self.config.window:
+                # Wait for credit, but let a live-lane frame out at once: it is what makes the
+                # dashboards live while the backlog drains.
                 self._credit.clear()
-                await self._credit.wait()
+                await _first_of(self._credit, self._live_ready)
                 continue
             backlog = self.buffer.last_seq - self.sent_seq
             if backlog <= 0:
@@ -376,3 +385,13 @@ class Uplink:
             )
             async with write_lock:
                 await call.write(link_pb2.EdgeFrame(heartbeat=beat))
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Return as soon as one of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -146,14 +146,34 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             await context.write(frame)
 
     async def _read_loop(self, session: EdgeSession, context: grpc.aio.ServicerContext) -> None:
+        # Batches are committed in order by their own task, so that reading goes on meanwhile and a
+        # live-lane frame behind a few large batches reaches the widgets without waiting for them.
+        # The queue needs no bound of its own: the edge never has more than its window in flight.
+        pending: asyncio.Queue[link_pb2.SampleBatch | None] = asyncio.Queue()
+        committer = asyncio.create_task(self._commit_loop(session, pending))
+        try:
+            await self._dispatch(session, context, pending, committer)
+        finally:
+            committer.cancel()
+
+    async def _commit_loop(self, session: EdgeSession, pending: asyncio.Queue[link_pb2.SampleBatch | None]) -> None:
+        while (batch := await pending.get()) is not None:
+            ack = await self._store_batch(session, batch)
+            await session.outgoing.put(link_pb2.HubFrame(ack=ack))
+
+    async def _dispatch(self, session: EdgeSession, context: grpc.aio.ServicerContext,
+                        pending: asyncio.Queue[link_pb2.SampleBatch | None], committer: asyncio.Task[None]) -> None:
         while True:
             frame = await context.read()
             if frame is grpc.aio.EOF:
+                await pending.put(None)
+                await committer  # acks for what arrived before the edge half-closed
                 return
+            if committer.done():
+                committer.result()  # re-raise a commit failure: the stream ends, the edge resends
             kind = frame.WhichOneof("kind")
             if kind == "batch":
-                ack = await self._store_batch(session, frame.batch)
-                await session.outgoing.put(link_pb2.HubFrame(ack=ack))
+                pending.put_nowait(frame.batch)
             elif kind == "live":
                 self._live(session, frame.live)
             elif kind == "heartbeat":

@@ -221,3 +221,36 @@ def test_widget_samples_survive_a_hub_restart_and_history_is_bucketed(
     total = sum(p["count"] for p in points)
     assert total == len(alice.ok("GET", f"/api/devices/{device}/readings/?sensor_type=humidity&limit=100000"))
     assert alice.call("GET", f"/api/devices/{device}/readings/?max_points=10")[0] == 400
+
+
+def test_live_lane_makes_widgets_live_while_the_backlog_drains(
+    tmp_path: Path, broker: Mosquitto, procs: list[Proc], site: tuple[Hub, Edge, str]
+) -> None:
+    hub, edge, device = site
+    alice = Client(hub, "alice", "alice-secret")
+    flow = alice.ok("POST", "/api/flows/", flow_doc(device), status=201)
+    dash = alice.ok("POST", "/api/dashboard-templates/", {"name": "Outage"}, status=201)
+    widget = alice.ok("POST", f"/api/flows/{flow['flow_uuid']}/nodes/{flow['nodes'][0]['id']}/create-widget/",
+                      {"sensor_variable": "humidity", "widget_type": "time_series", "dashboard_uuid": dash["uuid"]},
+                      status=201)["widget"]["id"]
+    wait_for(lambda: any(v["widget_id"] == widget for v in tracked_cache(edge)), 5, what="tracked at the edge")
+
+    hub.stop()
+    backlog = sim(broker.url, tmp_path, devices=8, count=600_000, rate=20_000, bulk=100, seed="backlog")
+    procs.append(backlog)
+    assert backlog.wait(120) == 0
+    wait_for(lambda: edge.metric("edgehub_edge_backlog_rows") > 500_000, 60, what="a large backlog at the edge")
+
+    hub.start()
+    restarted = time.time()
+    alice = Client(hub, "alice", "alice-secret")
+    with alice.ws(widget) as ws:
+        while True:
+            pushed = json.loads(ws.recv(timeout=10))
+            stamp = time.mktime(time.strptime(pushed["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+            if stamp >= restarted - 1:
+                break
+    # A reading taken after the hub came back reached the widget while the edge was still draining.
+    assert hub.edge("plant-1")["acked_seq"] < edge.metric("edgehub_edge_readings_ingested_total")
+    assert hub.metric("edgehub_hub_live_received_total") > 0
+    wait_for(lambda: edge.metric("edgehub_edge_backlog_rows") == 0, 120, what="the backlog to drain")

@@ -18,7 +18,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from hub import auth
 from hub.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Unauthorized
@@ -223,7 +224,7 @@ class Api:
 
     async def index(self, request: Request) -> Response:
         if self.web_dir is not None and (self.web_dir / "index.html").exists():
-            return HTMLResponse((self.web_dir / "index.html").read_text())
+            return HTMLResponse((self.web_dir / "index.html").read_text(), headers={"Cache-Control": "no-cache"})
         return HTMLResponse(
             "<!doctype html><title>edgehub</title><h1>edgehub hub</h1>"
             "<p>The hub is running. The REST API is under <code>/api/</code>; metrics at "
@@ -236,8 +237,12 @@ class Api:
     async def health(self, request: Request) -> Response:
         return ORJSONResponse({"status": "ok", "edges_connected": len(self.link.sessions)})
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
+        static: list[BaseRoute] = []
+        if self.web_dir is not None and self.web_dir.is_dir():
+            static.append(Mount("/static", StaticFiles(directory=self.web_dir), name="static"))
         return [
+            *static,
             Route("/", self.index),
             Route("/metrics", self.metrics),
             Route("/healthz", self.health),

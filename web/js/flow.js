@@ -3,7 +3,7 @@ import { h } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import htm from "htm";
 import { api } from "./api.js";
-import { Err, useLoad } from "./ui.js";
+import { deviceLabel, Err, useLoad } from "./ui.js";
 
 const html = htm.bind(h);
 const NODE_W = 170;
@@ -199,10 +199,10 @@ export function FlowEditor({ uuid }) {
         <h2>Devices</h2>
         ${(devs.data || []).length ? null : html`<p class="muted">No devices yet.</p>`}
         ${(devs.data || []).map((d) => html`<button draggable="true" onDragStart=${dragStart({ kind: "device", id: d.device_id })}
-          onClick=${() => addNode(deviceNode(d))} title="Click or drag onto the canvas">＋ ${d.name}</button>`)}
+          onClick=${() => addNode(deviceNode(d))} title="Click or drag onto the canvas">+ ${deviceLabel(d)}</button>`)}
         <h2 style="margin-top:14px">Processing</h2>
         ${Object.entries(INTERNAL).map(([type, spec]) => html`<button draggable="true"
-          onDragStart=${dragStart({ kind: type })} onClick=${() => addNode(internalNode(type))}>＋ ${spec.label}</button>`)}
+          onDragStart=${dragStart({ kind: type })} onClick=${() => addNode(internalNode(type))}>+ ${spec.label}</button>`)}
         <p class="muted" style="font-size:0.85em">Drag from a node's right port to another node to wire it.
           Delete removes the selection; wheel zooms; drag the background to pan.</p>
       </aside>
@@ -217,9 +217,9 @@ export function FlowEditor({ uuid }) {
           ${flow.nodes.map((n) => html`<div key=${n.id} data-node=${n.id} tabindex="0" role="button"
               class=${`fnode ${n.type === "device" ? "device" : ""} ${node && node.id === n.id ? "selected" : ""}`}
               style=${`left:${n.position.x}px; top:${n.position.y}px`} onFocus=${() => setSelected({ node: n.id })}
-              aria-label=${n.type === "device" ? `Device ${(devices[n.data.device_id] || {}).name || n.id}` : INTERNAL[n.type].label}>
+              aria-label=${n.type === "device" ? `Device ${devices[n.data.device_id] ? deviceLabel(devices[n.data.device_id]) : n.id}` : INTERNAL[n.type].label}>
             <div class="kind">${n.type === "device" ? "device" : INTERNAL[n.type].label}</div>
-            <div>${n.type === "device" ? ((devices[(n.data || {}).device_id] || {}).name || (n.data || {}).name || n.id.slice(0, 8))
+            <div>${n.type === "device" ? (devices[(n.data || {}).device_id] ? deviceLabel(devices[n.data.device_id]) : n.id.slice(0, 8))
               : summary(n)}${n.type === "device" && n.data.sensor_variable ? ` · ${n.data.sensor_variable}` : ""}</div>
             ${n.type !== "device" ? html`<span class="port in"></span>` : null}
             <span class="port out" title="Drag to another node to wire"></span>
@@ -255,7 +255,7 @@ function Properties({ node, device, update, onVisualize, onDelete }) {
   if (node.type === "device") {
     const sensors = device ? device.sensors : [];
     const chosen = node.data.sensor_variable || "";
-    return html`<h2>${device ? device.name : "Unknown device"}</h2>
+    return html`<h2>${device ? deviceLabel(device) : "Unknown device"}</h2>
       <p class="muted" style="word-break:break-all">${node.data.device_id}</p>
       <label for="var">Variable</label>
       <select id="var" value=${chosen} onChange=${(e) => setData("sensor_variable", e.target.value)}>

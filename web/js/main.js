@@ -265,4 +265,6 @@ function App() {
   return html`<${Shell} route=${route}>${page}</${Shell}>`;
 }
 
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // drop the "Loading" placeholder
+render(html`<${App} />`, root);

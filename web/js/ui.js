@@ -16,3 +16,6 @@ export function useLoad(loader, deps = []) {
 
 // An API error in plain words, next to what failed.
 export const Err = ({ msg }) => (msg ? html`<div class="error" role="alert">${msg}</div>` : null);
+
+// A device's name, or a short form of its id while it has none of its own.
+export const deviceLabel = (d) => (d.name && d.name !== d.device_id ? d.name : `Device ${d.device_id.slice(0, 8)}`);

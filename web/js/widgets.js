@@ -6,6 +6,7 @@ import uPlot from "uplot";
 import { api } from "./api.js";
 import { fmtNumber, fmtTime, fmtValue } from "./fmt.js";
 import { usualInterval, useWidgetData } from "./live.js";
+import { deviceLabel } from "./ui.js";
 
 const html = htm.bind(h);
 const RANGES = { "1 h": 3600, "24 h": 86400, "7 d": 604800 };
@@ -29,7 +30,7 @@ export function WidgetCard({ dashUuid, widget, devices, editing, tools }) {
   const src = widget.dataSource || {};
   const device = devices[src.device_id];
   const subtitle = src.kind === "device"
-    ? `${device ? device.name : (src.device_id || "").slice(0, 8)} · ${src.sensor_type}`
+    ? `${device ? deviceLabel(device) : `Device ${(src.device_id || "").slice(0, 8)}`} · ${src.sensor_type}`
     : `${src.node_type || "node"} ${src.node_id || ""}`;
   const last = view.data[view.data.length - 1];
   const Body = { time_series: TimeSeries, gauge: Gauge, stat: Stat, table: Table }[widget.type] || Table;
@@ -70,6 +71,14 @@ function withGaps(data) {
   return [xs, ys];
 }
 
+// 24-hour local times; the date too when the chart spans more than a day.
+const tickTime = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const tickDay = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hour12: false });
+function timeTick(t, u) {
+  const span = u.scales.x.max - u.scales.x.min;
+  return (span > 86400 ? tickDay : tickTime).format(new Date(t * 1000));
+}
+
 function chartColors() {
   const css = getComputedStyle(document.documentElement);
   return { line: css.getPropertyValue("--chart").trim(), band: css.getPropertyValue("--chart-band").trim(),
@@ -98,6 +107,7 @@ function TimeSeries({ data, widget }) {
   useEffect(() => {
     const c = chartColors();
     const axis = { stroke: c.text, grid: { stroke: c.grid, width: 1 }, ticks: { stroke: c.grid } };
+    const xAxis = { ...axis, values: (u, splits) => splits.map((t) => timeTick(t, u)) };
     const banded = !!history;
     const series = banded
       ? [{}, { label: "min", stroke: "transparent", points: { show: false } },
@@ -108,7 +118,7 @@ function TimeSeries({ data, widget }) {
     const el = box.current;
     const opts = {
       width: el.clientWidth || 300, height: Math.max(80, el.clientHeight - 34),
-      series, axes: [axis, { ...axis, label: unit, size: 56 }],
+      series, axes: [xAxis, { ...axis, label: unit, size: 56 }],
       bands: banded ? [{ series: [2, 1], fill: c.band }] : undefined,
       scales: { x: { time: true } }, legend: { live: true }, cursor: { drag: { x: false, y: false } },
     };

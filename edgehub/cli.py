@@ -39,7 +39,12 @@ def _edge_parser(sub: argparse._SubParsersAction) -> None:
     s.add(p, "--mqtt-password", default=None, help="broker password")
     s.add(p, "--topic-filter", default="devices/+/telemetry", help="subscription; '+' marks the device id")
     s.add(p, "--data-dir", default=Path("edge-data"), type=Path, help="folder for buffer.duckdb and caches")
-    s.add(p, "--admin-port", default=50052, type=s.port, help="edgectl admin gRPC port (loopback)")
+    s.add(p, "--admin-port", default=50052, type=s.port, help="edgectl admin gRPC port")
+    s.add(p, "--admin-host", default="127.0.0.1",
+          help="address the admin port binds to; not loopback: needs --admin-token and --admin-tls-*")
+    s.add(p, "--admin-token", default=None, help="edgectl must send this token (authorization: Bearer)")
+    s.add(p, "--admin-tls-cert", default=None, type=Path, help="admin server certificate (PEM): enables TLS")
+    s.add(p, "--admin-tls-key", default=None, type=Path, help="private key of --admin-tls-cert")
     s.add(p, "--metrics-port", default=None, type=s.port, help="serve Prometheus metrics on this port")
     s.add(p, "--buffer-max-rows", default=50_000_000, type=s.positive_int, help="buffer bound in readings")
     s.add(p, "--buffer-max-bytes", default="4GiB", type=s.size_bytes, help="buffer bound in bytes (e.g. 2GiB)")
@@ -73,7 +78,8 @@ def _demo_parser(sub: argparse._SubParsersAction) -> None:
     s.add(p, "--data-dir", default=Path("demo-data"), type=Path, help="kept across runs")
     s.add(p, "--http-port", default=8000, type=s.port, help="preferred HTTP port (a free one if taken)")
     s.add(p, "--devices", default=3, type=s.positive_int, help="simulated devices")
-    s.add(p, "--rate", default=2.0, type=s.non_negative_float, help="readings per second per device")
+    s.add(p, "--rate", default=4.0, type=s.non_negative_float, help="readings per second per device")
+    s.add(p, "--mqtt-url", default=None, help="use this broker (e.g. Mosquitto) instead of the embedded one")
     p.add_argument("--fresh", action="store_true", help="wipe --data-dir first")
     p.set_defaults(func=_run_demo)
 
@@ -103,8 +109,10 @@ def _run_hub(args: argparse.Namespace) -> int:
 
 
 def _run_edge(args: argparse.Namespace) -> int:
+    from edge.admin import check_exposure
     from edge.app import EdgeConfig, run
     from edge.buffer import BufferConfig
+    from edge.errors import ConfigError
     from edge.ingest import IngestConfig
     from edge.uplink import UplinkConfig
 
@@ -135,8 +143,16 @@ def _run_edge(args: argparse.Namespace) -> int:
         ),
         admin_port=args.admin_port,
         metrics_port=args.metrics_port,
+        admin_host=args.admin_host,
+        admin_token=args.admin_token,
+        admin_tls_cert=args.admin_tls_cert,
+        admin_tls_key=args.admin_tls_key,
     )
-    asyncio.run(run(cfg))
+    try:
+        check_exposure(cfg.admin)
+        asyncio.run(run(cfg))
+    except ConfigError as exc:
+        raise SystemExit(f"edgehub edge: {exc}") from None
     return 0
 
 

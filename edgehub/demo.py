@@ -82,17 +82,10 @@ class Demo:
         return creds
 
     def start_broker(self) -> str:
-        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-        if binary is None:
-            raise SystemExit("edgehub demo: no MQTT broker found; install mosquitto (apt-get install mosquitto)")
+        """The embedded amqtt broker on 1883 (or a free port when that is taken)."""
         port = pick_port(1883)
-        conf = self.data / "mosquitto.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "log_dest stderr", "max_queued_messages 0"]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        conf.write_text("\n".join(lines) + "\n")
-        self.spawn("mosquitto", [binary, "-c", str(conf)])
-        self._wait(lambda: not _port_free(port), 10, "the MQTT broker")
+        self.spawn("broker", [sys.executable, "-m", "edgehub.broker", "--port", str(port)])
+        self._wait(lambda: not _port_free(port), 15, "the embedded MQTT broker")
         return f"mqtt://127.0.0.1:{port}"
 
     def _wait(self, check: Any, timeout: float, what: str) -> None:
@@ -128,7 +121,9 @@ class Demo:
         creds = self.credentials()
         exe = [sys.executable, "-m", "edgehub.cli"]
         try:
-            mqtt_url = self.start_broker()
+            mqtt_url = args.mqtt_url or self.start_broker()
+            # amqtt 0.12 accepts an MQTT 5 CONNECT and then delivers nothing: speak 3.1.1 to it.
+            protocol = "5" if args.mqtt_url else "3.1.1"
             http_port = pick_port(args.http_port)
             grpc_port = pick_port(50051)
             base = f"http://127.0.0.1:{http_port}"
@@ -142,10 +137,12 @@ class Demo:
             token = body["access"]
             edge_token = self.edge_token(base, token)
             self.spawn("edge", [*exe, "edge", "--edge-id", EDGE_ID, "--hub", f"127.0.0.1:{grpc_port}",
-                                "--mqtt-url", mqtt_url, "--data-dir", str(self.data / "edge"),
+                                "--mqtt-url", mqtt_url, "--mqtt-protocol", protocol,
+                                "--data-dir", str(self.data / "edge"),
                                 "--admin-port", str(pick_port(50052))], {"EDGEHUB_EDGE_TOKEN": edge_token})
             self.spawn("sim", [*exe, "sim", "--mqtt-url", mqtt_url, "--devices", str(args.devices),
                                "--rate", str(args.rate), "--duration", str(365 * 24 * 3600), "--quiet"])
+            seeded = self.seed(base, token)
             print(f"""
 edgehub demo is running
   web app      {base}/
@@ -155,6 +152,7 @@ edgehub demo is running
   MQTT broker  {mqtt_url}   (devices publish to devices/<uuid>/telemetry)
   hub gRPC     127.0.0.1:{grpc_port}
   data, logs   {self.data}
+{seeded}
 Ctrl-C stops everything.
 """, flush=True)
             self._status_loop(base, token)
@@ -163,6 +161,55 @@ Ctrl-C stops everything.
         finally:
             self.stop_all()
         return 0
+
+    def seed(self, base: str, token: str) -> str:
+        """On the first run: friendly device names, a flow and a dashboard with one widget of each type."""
+        marker = self.data / "seeded.json"
+        if marker.exists():
+            return f"  dashboard    {base}/#/dashboards/{json.loads(marker.read_text())['dashboard_uuid']}"
+        sensors = ("temperature", "humidity", "pressure", "vibration")
+
+        def reported() -> list[dict[str, Any]] | None:
+            status, devices = _http("GET", f"{base}/api/devices/", token=token)
+            ready = [d for d in devices if {s["sensor_type"] for s in d["sensors"]} >= set(sensors)] \
+                if status == 200 else []
+            return ready if len(ready) >= min(2, self.args.devices) else None
+
+        found: list[list[dict[str, Any]]] = []
+
+        def ready() -> bool:
+            devices_now = reported()
+            if devices_now:
+                found.append(devices_now)
+            return bool(found)
+
+        self._wait(ready, 60, "the simulated devices")
+        devices = found[0]
+        names = ["Press 1", "Oven 2", "Compressor 3", "Mixer 4", "Pump 5", "Dryer 6"]
+        for d, name in zip(devices, names, strict=False):
+            _http("PATCH", f"{base}/api/devices/{d['device_id']}/", {"name": name}, token)
+        first = devices[0]["device_id"]
+        node = f"{first}-{int(time.time() * 1000)}"
+        status, flow = _http("POST", f"{base}/api/flows/", {"name": "Line 1", "nodes": [
+            {"id": node, "type": "device", "position": {"x": 40, "y": 120}, "data": {"sensor_variable": "temperature"}},
+            {"id": "smooth", "type": "moving_average", "position": {"x": 300, "y": 60}, "data": {"n": 10}},
+            {"id": "overheat", "type": "threshold", "position": {"x": 300, "y": 200}, "data": {"threshold": 24}},
+        ], "wires": [{"source": node, "target": "smooth"}, {"source": node, "target": "overheat"}]}, token)
+        if status != 201:
+            raise SystemExit(f"edgehub demo: could not create the demo flow: {flow}")
+        _, dash = _http("POST", f"{base}/api/dashboard-templates/", {"name": "Line 1 overview"}, token)
+        url = f"{base}/api/flows/{flow['flow_uuid']}/nodes/{{}}/create-widget/"
+        widgets = [(node, "temperature", "time_series"), (node, "humidity", "gauge"), (node, "pressure", "stat"),
+                   (node, "vibration", "table"), ("smooth", None, "time_series")]
+        for node_id, variable, kind in widgets:
+            body: dict[str, Any] = {"widget_type": kind, "dashboard_uuid": dash["uuid"]}
+            if variable:
+                body["sensor_variable"] = variable
+            status, made = _http("POST", url.format(node_id), body, token)
+            if status != 201:
+                raise SystemExit(f"edgehub demo: could not create a {kind} widget: {made}")
+        marker.write_text(json.dumps({"dashboard_uuid": dash["uuid"], "flow_uuid": flow["flow_uuid"]}))
+        return f"  dashboard    {base}/#/dashboards/{dash['uuid']}"
 
     def _status_loop(self, base: str, token: str) -> None:
         while True:

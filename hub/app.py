@@ -49,13 +49,18 @@ async def _bootstrap_admin(store: Store, cfg: HubConfig) -> None:
 
 def _grpc_credentials(cfg: HubConfig) -> grpc.ServerCredentials | None:
     if not cfg.tls_cert:
+        if cfg.tls_key or cfg.client_ca:  # never fall back to plaintext when TLS was asked for
+            raise SystemExit("--tls-key and --client-ca need --tls-cert")
         return None
     if not cfg.tls_key:
         raise SystemExit("--tls-cert needs --tls-key")
-    pair = [(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())]
-    if cfg.client_ca:
-        return grpc.ssl_server_credentials(pair, root_certificates=Path(cfg.client_ca).read_bytes(),
-                                           require_client_auth=True)
+    try:
+        pair = [(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())]
+        client_ca = Path(cfg.client_ca).read_bytes() if cfg.client_ca else None
+    except OSError as exc:
+        raise SystemExit(f"hub TLS: cannot read {exc.filename}: {exc.strerror}") from None
+    if client_ca is not None:
+        return grpc.ssl_server_credentials(pair, root_certificates=client_ca, require_client_auth=True)
     return grpc.ssl_server_credentials(pair)
 
 
@@ -88,7 +93,7 @@ async def serve(cfg: HubConfig) -> None:
             ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
         ))
         logger.info("hub ready: http on %s:%d, grpc on %s:%d%s, data in %s", cfg.host, cfg.http_port,
-                    cfg.host, bound, " (TLS)" if creds else "", cfg.data_dir)
+                    cfg.host, bound, (" (mTLS)" if cfg.client_ca else " (TLS)") if creds else "", cfg.data_dir)
         try:
             await http.serve()
         finally:

@@ -126,10 +126,24 @@ class Dashboards:
                     [_name(body, row[2]), json.dumps(doc), _now(), flow_uuid])
         return self.get_flow(user, flow_uuid)
 
-    def delete_flow(self, user: User, flow_uuid: str) -> None:
-        cur = self.store.cursor()
-        self._owned(cur, "flows", "flow_uuid", flow_uuid, user, "flow")
-        cur.execute("DELETE FROM flows WHERE flow_uuid = ?", [flow_uuid])
+    def delete_flow(self, user: User, flow_uuid: str) -> list[str]:
+        """Delete a flow and the node widgets fed by it (device widgets keep working); returns the
+        ids of the widgets removed."""
+        removed: list[str] = []
+        with self._transaction() as cur:
+            self._owned(cur, "flows", "flow_uuid", flow_uuid, user, "flow")
+            rows = cur.execute("SELECT dashboard_uuid, widgets FROM dashboards WHERE contains(widgets, ?)",
+                               [flow_uuid]).fetchall()
+            for dash_uuid, widgets_json in rows:
+                widgets = json.loads(widgets_json)
+                keep = [w for w in widgets if not ((w.get("dataSource") or {}).get("kind") == "node"
+                                                   and w["dataSource"].get("flow_uuid") == flow_uuid)]
+                if len(keep) != len(widgets):
+                    removed += [w["id"] for w in widgets if w not in keep]
+                    cur.execute("UPDATE dashboards SET widgets = ?, updated_at = ? WHERE dashboard_uuid = ?",
+                                [json.dumps(keep), _now(), dash_uuid])
+            cur.execute("DELETE FROM flows WHERE flow_uuid = ?", [flow_uuid])
+        return removed
 
     # -- dashboards ------------------------------------------------------------------------
     @staticmethod
@@ -305,8 +319,8 @@ class Dashboards:
                     raise BadRequest(f"widget {w['id']}: no device {dev}")
                 desired[(w["id"], dev, sensor)] = max_samples
             elif source.get("kind") == "node":
-                flow_uuid = source.get("flow_uuid")
-                if not isinstance(flow_uuid, str):
+                flow_uuid, node_id = source.get("flow_uuid"), source.get("node_id")
+                if not isinstance(flow_uuid, str) or not isinstance(node_id, str) or not node_id:
                     raise BadRequest(f"widget {w['id']}: a node data source needs flow_uuid and node_id")
                 self._owned(cur, "flows", "flow_uuid", flow_uuid, user, "flow")
             else:

@@ -62,7 +62,6 @@ class Node:
             if not 1 <= n <= MAX_WINDOW_N or n != int(n):
                 raise BadRequest(f"node {node_id}: data.n must be an integer 1-{MAX_WINDOW_N}")
             self.window: deque[float] = deque(maxlen=int(n))
-            self.total = 0.0
         elif kind == "threshold":
             self.threshold = _number(data, "threshold", node_id)
             self.hysteresis = abs(_number(data, "hysteresis", node_id, 0.0))
@@ -82,11 +81,9 @@ class Node:
         if kind == "scale":
             return Output(ts_us, self.a * x + self.b, unit)
         if kind == "moving_average":
-            if len(self.window) == self.window.maxlen:
-                self.total -= self.window[0]
+            # fsum over the window, not a running total: one huge glitch must not leave a lasting error.
             self.window.append(x)
-            self.total += x
-            return Output(ts_us, self.total / len(self.window), unit)
+            return Output(ts_us, math.fsum(self.window) / len(self.window), unit)
         if kind == "threshold":
             was = self.above
             if was is None:

@@ -104,6 +104,18 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             logger.warning("link: refused edge %r from %s: unknown edge or wrong token",
                            edge_id, context.peer())
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown edge id or wrong edge token")
+        # mTLS (hub run with --client-ca): TLS has checked the chain and the dates; the certificate must
+        # also name this edge, so that one edge's certificate cannot carry another edge's token.
+        # Without --client-ca the hub asks for no certificate and this check does not apply.
+        peer_cert = context.auth_context() or {}
+        if peer_cert.get("x509_pem_cert"):
+            names = [bytes(n).decode(errors="replace") for n in peer_cert.get("x509_common_name", ())]
+            if names != [edge_id]:
+                metrics.LINK_AUTH_FAILURES.inc()
+                logger.warning("link: refused edge %r from %s: its client certificate is for %s, not this edge",
+                               edge_id, context.peer(), ", ".join(map(repr, names)) or "no common name")
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                    f"client certificate common name {names} does not match edge id {edge_id!r}")
         return edge_id
 
     async def Connect(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:

@@ -191,7 +191,8 @@ class Store:
 
     def list_edges(self) -> list[dict[str, Any]]:
         return self.query_dicts(
-            "SELECT edge_id, created_at, acked_seq, last_seen FROM edges ORDER BY edge_id")
+            "SELECT edge_id, created_at, acked_seq, last_seen FROM edges WHERE NOT starts_with(edge_id, '@') "
+            "ORDER BY edge_id")
 
     # -- ingest (writer thread) ------------------------------------------------------------
     def commit_batch(self, edge_id: str, cols: Columns) -> BatchResult:

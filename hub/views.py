@@ -125,7 +125,8 @@ class Views:
         if request.method == "GET":
             return ORJSONResponse(await self.store.read(self.dash.get_flow, user, flow_uuid))
         if request.method == "DELETE":
-            await self.store.write(self.dash.delete_flow, user, flow_uuid)
+            for widget_id in await self.store.write(self.dash.delete_flow, user, flow_uuid):
+                self.widgets.remove_widget(widget_id)
             self.widgets.remove_flow(flow_uuid)
             return Response(status_code=204)
         flow = await self.store.write(self.dash.update_flow, user, flow_uuid, await json_body(request))

@@ -96,7 +96,7 @@ class LiveWidgets:
     # -- widgets ---------------------------------------------------------------------------
     def add_device_widget(self, widget_id: str, device_id: str, sensor_type: str, max_samples: int,
                           prime: Iterable[tuple[int, int, float, str]] = ()) -> None:
-        self.remove_widget(widget_id)
+        self._forget(widget_id)
         ring = Ring(max_samples)
         for ts, seq, value, unit in prime:
             ring.add(ts, seq, value, unit)
@@ -105,7 +105,7 @@ class LiveWidgets:
         self.by_series.setdefault((device_id, sensor_type), set()).add(widget_id)
 
     def add_node_widget(self, widget_id: str, flow_uuid: str, node_id: str, max_samples: int) -> None:
-        self.remove_widget(widget_id)
+        self._forget(widget_id)
         ring = Ring(max_samples)
         state = self.nodes.get((flow_uuid, node_id))
         if state is not None:
@@ -116,8 +116,14 @@ class LiveWidgets:
         self.node_widgets.setdefault((flow_uuid, node_id), set()).add(widget_id)
 
     def remove_widget(self, widget_id: str) -> None:
+        """The widget is gone: forget it and end its sockets."""
+        if self._forget(widget_id):
+            self.fanout.close_group(group(widget_id))
+
+    def _forget(self, widget_id: str) -> bool:
+        """Drop a widget's buffer and indexes (its sockets stay: it may be re-added, e.g. resized)."""
         if self.rings.pop(widget_id, None) is None:
-            return
+            return False
         series = self.widget_series.pop(widget_id, None)
         if series is not None:
             self.by_series.get(series, set()).discard(widget_id)
@@ -126,7 +132,9 @@ class LiveWidgets:
         node = self.widget_node.pop(widget_id, None)
         if node is not None:
             self.node_widgets.get(node, set()).discard(widget_id)
-        self.fanout.close_group(group(widget_id))
+            if not self.node_widgets.get(node):
+                self.node_widgets.pop(node, None)
+        return True
 
     def samples(self, widget_id: str) -> list[dict[str, Any]] | None:
         ring = self.rings.get(widget_id)
@@ -141,7 +149,7 @@ class LiveWidgets:
     # -- flows -----------------------------------------------------------------------------
     def set_flow(self, graph: FlowGraph, replay: Iterable[tuple[str, str, int, float, str]] = ()) -> None:
         """Install (or replace) a flow's graph and replay recent readings through it."""
-        self.remove_flow(graph.flow_uuid, keep_widgets=True)
+        self.remove_flow(graph.flow_uuid)
         self.graphs[graph.flow_uuid] = graph
         for device_sensor in graph.sources:
             self.flow_inputs.setdefault(device_sensor, set()).add(graph.flow_uuid)
@@ -154,12 +162,16 @@ class LiveWidgets:
             if flow_uuid == graph.flow_uuid:
                 state = self.nodes.get((flow_uuid, node_id))
                 for wid in widgets:
-                    ring = self.rings.get(wid)
-                    if ring is not None and state is not None:
+                    old = self.rings.get(wid)
+                    if old is not None and state is not None:
+                        # A fresh buffer: the replay numbers outputs from 1 again, so merging into the old
+                        # one would keep the same readings twice.
+                        ring = Ring(old.maxlen)
                         for item in state.ring.items[-ring.maxlen:]:
                             ring.add(*item)
+                        self.rings[wid] = ring
 
-    def remove_flow(self, flow_uuid: str, keep_widgets: bool = False) -> None:
+    def remove_flow(self, flow_uuid: str) -> None:
         graph = self.graphs.pop(flow_uuid, None)
         if graph is None:
             return
@@ -203,7 +215,7 @@ class LiveWidgets:
             values = cols.values[picked].tolist()
             if widgets:
                 keep = max(self.rings[w].maxlen for w in widgets)  # only the newest can stay
-                for i in range(max(0, len(ts) - keep), len(ts)):
+                for i in sorted(range(len(ts)), key=lambda i: (ts[i], seqs[i]))[-keep:]:
                     for wid in widgets:
                         self._push(wid, ts[i], seqs[i], values[i], unit)
             for flow_uuid in flows or ():

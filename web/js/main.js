@@ -236,7 +236,7 @@ function Edges() {
   useTicker(1000);
   if (list.error) return html`<h1>Edges</h1><${Err} msg=${list.error} />`;
   if (!list.data) return html`<h1>Edges</h1><p class="muted">Loading…</p>`;
-  const edges = list.data.filter((e) => !e.edge_id.startsWith("@"));
+  const edges = list.data;
   return html`<h1>Edges</h1>
     ${!edges.length ? html`<div class="empty">No edges registered: an admin registers one with POST /api/edges/.</div>`
       : html`<table class="list"><thead><tr><th>Edge</th><th>State</th><th class="num">Backlog</th>

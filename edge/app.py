@@ -12,6 +12,7 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from edge import metrics
+from edge.admin import AdminConfig, AdminServer
 from edge.buffer import Buffer, BufferConfig
 from edge.ingest import Ingest, IngestConfig
 from edge.tracked import TrackedCache
@@ -32,6 +33,15 @@ class EdgeConfig:
     admin_port: int = 50052
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    admin_host: str = "127.0.0.1"  # any other address needs admin_token and TLS (edge.admin.check_exposure)
+    admin_token: str | None = None
+    admin_tls_cert: Path | None = None
+    admin_tls_key: Path | None = None
+
+    @property
+    def admin(self) -> AdminConfig:
+        return AdminConfig(host=self.admin_host, port=self.admin_port, token=self.admin_token,
+                           tls_cert=self.admin_tls_cert, tls_key=self.admin_tls_key)
 
 
 async def _update_gauges(buffer: Buffer) -> None:
@@ -60,6 +70,8 @@ async def run(cfg: EdgeConfig) -> None:
         tracked = TrackedCache(cfg.data_dir / "tracked.json")
         uplink = Uplink(cfg.uplink, buffer, tracked)
         ingest = Ingest(cfg.ingest, buffer, listeners=[uplink.notify])
+        admin = AdminServer(cfg.admin, cfg.edge_id, buffer, ingest, uplink, tracked)
+        await admin.start()  # before ingest: its tail listener must be in place when commits begin
         main = asyncio.current_task()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,4 +85,5 @@ async def run(cfg: EdgeConfig) -> None:
         finally:
             gauges.cancel()
             ingest.stop()
+            await admin.stop()
     logger.info("edge %s stopped", cfg.edge_id)

@@ -35,6 +35,8 @@ export function useWidgetData(dashUuid, widget) {
     const r = { data: [], ws: null, raf: 0, attempt: 0, timer: 0, closed: false, state: "connecting",
       retryAt: 0, lastArrival: 0, error: null };
     live.current = r;
+    // For the browser tests and for a curious operator's console: the buffer behind each widget.
+    (window.edgehubWidgets ||= {})[widget.id] = () => r.data;
     const samplesPath = `/api/dashboard-templates/${dashUuid}/widgets/${widget.id}/samples/`;
 
     const render = () => {

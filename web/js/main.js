@@ -151,7 +151,8 @@ function Dashboard({ uuid }) {
   const save = async () => {
     try {
       await api("PUT", `/api/dashboard-templates/${uuid}/`, { widgets: editing });
-      setEditing(null); setError(null); setSaved("Saved."); reload();
+      await reload(); // show the saved dashboard before leaving edit mode, so removed widgets never flash back
+      setEditing(null); setError(null); setSaved("Saved.");
     } catch (err) { setError(`Not saved: ${err.message}`); }
   };
   const tools = (i, w) => html`<div class="wtools" role="group" aria-label=${`Arrange ${w.title}`}>

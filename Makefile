@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install protos check lint typecheck test demo bench clean
+.PHONY: install protos check lint typecheck test demo bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: check
 
 demo: $(STAMP)
 	$(BIN)/edgehub demo
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.web.screenshots
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -173,7 +173,7 @@ Ctrl-C stops everything.
             status, devices = _http("GET", f"{base}/api/devices/", token=token)
             ready = [d for d in devices if {s["sensor_type"] for s in d["sensors"]} >= set(sensors)] \
                 if status == 200 else []
-            return ready if len(ready) >= min(2, self.args.devices) else None
+            return ready if len(ready) >= self.args.devices else None
 
         found: list[list[dict[str, Any]]] = []
 

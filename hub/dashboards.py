@@ -232,7 +232,7 @@ class Dashboards:
             if title is not None and (not isinstance(title, str) or len(title) > NAME_MAX):
                 raise BadRequest(f"title must be a string of at most {NAME_MAX} characters")
             widget = {
-                "id": widget_id, "type": widget_type, "title": title or _default_title(source),
+                "id": widget_id, "type": widget_type, "title": title or self._default_title(cur, source),
                 "max_samples": max_samples, "dataSource": source,
                 "layout": {"x": 0, "y": len(widgets) * 4, "w": 6, "h": 4},
             }
@@ -361,6 +361,14 @@ class Dashboards:
         rows = self.store.query("SELECT widget_id, device_id, sensor_type, max_samples FROM tracked_variables")
         return [(str(w), str(d), str(s), int(m)) for w, d, s, m in rows]
 
+    @staticmethod
+    def _default_title(cur: duckdb.DuckDBPyConnection, source: dict[str, Any]) -> str:
+        if source["kind"] == "device":
+            row = cur.execute("SELECT name FROM devices WHERE device_id = ?", [source["device_id"]]).fetchone()
+            name = row[0] if row and row[0] and row[0] != source["device_id"] else source["device_id"][:8]
+            return f"{source['sensor_type']} · {name}"
+        return f"{source['node_type'].replace('_', ' ')} · {source['node_id']}"
+
     # -- transactions ----------------------------------------------------------------------
     def _transaction(self) -> _Tx:
         return _Tx(self.store.cursor())
@@ -383,7 +391,3 @@ def _tv(key: tuple[str, str, str], dash_uuid: str, max_samples: int) -> dict[str
             "max_samples": max_samples}
 
 
-def _default_title(source: dict[str, Any]) -> str:
-    if source["kind"] == "device":
-        return f"{source['sensor_type']} · {source['device_id'][:8]}"
-    return f"{source['node_type']} · {source['node_id']}"

@@ -24,6 +24,9 @@ const WIDGET_TYPES = {
   table: "The latest samples as rows",
 };
 
+// A device node's device: data.device_id, or the UUID prefix of its id ({device_uuid}-{timestamp}).
+const nodeDevice = (n) => (n.data && n.data.device_id) || n.id.split("-").slice(0, 5).join("-");
+
 export function FlowList() {
   const [list, reload] = useLoad(() => api("GET", "/api/flows/"));
   const [name, setName] = useState("");
@@ -217,9 +220,9 @@ export function FlowEditor({ uuid }) {
           ${flow.nodes.map((n) => html`<div key=${n.id} data-node=${n.id} tabindex="0" role="button"
               class=${`fnode ${n.type === "device" ? "device" : ""} ${node && node.id === n.id ? "selected" : ""}`}
               style=${`left:${n.position.x}px; top:${n.position.y}px`} onFocus=${() => setSelected({ node: n.id })}
-              aria-label=${n.type === "device" ? `Device ${devices[n.data.device_id] ? deviceLabel(devices[n.data.device_id]) : n.id}` : INTERNAL[n.type].label}>
+              aria-label=${n.type === "device" ? `Device ${devices[nodeDevice(n)] ? deviceLabel(devices[nodeDevice(n)]) : n.id}` : INTERNAL[n.type].label}>
             <div class="kind">${n.type === "device" ? "device" : INTERNAL[n.type].label}</div>
-            <div>${n.type === "device" ? (devices[(n.data || {}).device_id] ? deviceLabel(devices[n.data.device_id]) : n.id.slice(0, 8))
+            <div>${n.type === "device" ? (devices[nodeDevice(n)] ? deviceLabel(devices[nodeDevice(n)]) : n.id.slice(0, 8))
               : summary(n)}${n.type === "device" && n.data.sensor_variable ? ` · ${n.data.sensor_variable}` : ""}</div>
             ${n.type !== "device" ? html`<span class="port in"></span>` : null}
             <span class="port out" title="Drag to another node to wire"></span>
@@ -229,7 +232,7 @@ export function FlowEditor({ uuid }) {
           the palette, then pick its variable and use Visualize Output.</div>` : null}
       </div>
       <aside class="props" aria-label="Properties">
-        ${node ? html`<${Properties} node=${node} device=${devices[(node.data || {}).device_id]} update=${update}
+        ${node ? html`<${Properties} node=${node} device=${node.type === "device" ? devices[nodeDevice(node)] : null} update=${update}
           onVisualize=${() => setDialog(node.id)} onDelete=${removeSelected} />`
           : html`<p class="muted">Select a node to see its properties.</p>`}
       </aside>
@@ -248,7 +251,7 @@ function summary(n) {
 }
 
 function Properties({ node, device, update, onVisualize, onDelete }) {
-  const setData = (key, value) => update((f) => {
+  const setData = (key, value) => node.data[key] !== value && update((f) => {
     f.nodes = f.nodes.map((n) => (n.id === node.id ? { ...n, data: { ...n.data, [key]: value } } : n));
     return f;
   });
@@ -256,7 +259,7 @@ function Properties({ node, device, update, onVisualize, onDelete }) {
     const sensors = device ? device.sensors : [];
     const chosen = node.data.sensor_variable || "";
     return html`<h2>${device ? deviceLabel(device) : "Unknown device"}</h2>
-      <p class="muted" style="word-break:break-all">${node.data.device_id}</p>
+      <p class="muted" style="word-break:break-all">${nodeDevice(node)}</p>
       <label for="var">Variable</label>
       <select id="var" value=${chosen} onChange=${(e) => setData("sensor_variable", e.target.value)}>
         <option value="">Choose a variable…</option>

@@ -18,8 +18,10 @@ import contextlib
 import enum
 import logging
 import random
+import ssl
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ import numpy as np
 
 from edge import metrics
 from edge.buffer import Buffer, Committed
-from edge.errors import AuthError, UplinkError
+from edge.errors import AuthError, ConfigError, UplinkError
 from edge.payload import Reading
 from edge.tracked import TrackedCache
 from edgehub import __version__, columns
@@ -47,6 +49,7 @@ BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 1.0  # dashboards must be live again within about a second of the hub returning
 AUTH_BACKOFF_S = 5.0  # a refused token will not fix itself quickly; do not hammer the hub
 LIVE_QUEUE_MAX = 64  # live-lane frames waiting to be sent; beyond this they are dropped (best effort)
+READY_MAX = 64  # commits encoded in memory for the sender; beyond this it reads from DuckDB
 GRPC_KEEPALIVE_MS = 10_000
 
 
@@ -113,6 +116,8 @@ class Uplink:
         self._live: asyncio.Queue[link_pb2.SampleBatch] | None = None
         self._live_ready: asyncio.Event | None = None
         self._inflight: deque[_InFlight] = deque()
+        # Batches the writer encoded from memory while the uplink was caught up (newest last).
+        self._ready: deque[link_pb2.SampleBatch] = deque(maxlen=READY_MAX)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uplink-read")
         self._log = RateLimitedLog(logger, interval=10.0)  # one line per 10 s while the hub is away
         self._set_state(LinkState.CONNECTING)
@@ -127,6 +132,10 @@ class Uplink:
             frame = self._live_frame(committed, readings)
             if frame is not None:
                 loop.call_soon_threadsafe(self._offer_live, frame)
+        elif self.state is LinkState.STREAMING and len(readings) <= LIVE_BATCH:
+            # Caught up: encode the commit here so the sender skips reading it back from DuckDB.
+            frame = self._encode(committed, readings, range(len(readings)))
+            loop.call_soon_threadsafe(self._ready.append, frame)
         loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
@@ -136,8 +145,10 @@ class Uplink:
     def _live_frame(self, committed: Committed, readings: list[Reading]) -> link_pb2.SampleBatch | None:
         pairs = self.tracked.series
         picked = [i for i, r in enumerate(readings) if (r[0][0], r[0][1]) in pairs]
-        if not picked:
-            return None
+        return self._encode(committed, readings, picked) if picked else None
+
+    @staticmethod
+    def _encode(committed: Committed, readings: list[Reading], picked: Sequence[int]) -> link_pb2.SampleBatch:
         keys = [readings[i][0] for i in picked]
         uniq = {k: n for n, k in enumerate(dict.fromkeys(keys))}
         return columns.encode(
@@ -224,14 +235,22 @@ class Uplink:
             ("grpc.max_reconnect_backoff_ms", 1_000),
         ]
         if cfg.hub_ca is None:
+            if cfg.tls_cert or cfg.tls_key or cfg.tls_server_name:  # never plaintext when TLS was asked for
+                raise ConfigError("--tls-cert, --tls-key and --tls-server-name need --hub-ca (TLS to the hub)")
             return grpc.aio.insecure_channel(cfg.hub, options=options)
-        if cfg.tls_server_name:
+        if bool(cfg.tls_cert) != bool(cfg.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together (the client certificate for mTLS)")
+        if cfg.tls_server_name:  # the name the hub's certificate must carry, when it is not the --hub host
             options.append(("grpc.ssl_target_name_override", cfg.tls_server_name))
-        creds = grpc.ssl_channel_credentials(
-            root_certificates=Path(cfg.hub_ca).read_bytes(),
-            private_key=Path(cfg.tls_key).read_bytes() if cfg.tls_key else None,
-            certificate_chain=Path(cfg.tls_cert).read_bytes() if cfg.tls_cert else None,
-        )
+        try:
+            root = Path(cfg.hub_ca).read_bytes()
+            key = Path(cfg.tls_key).read_bytes() if cfg.tls_key else None
+            chain = Path(cfg.tls_cert).read_bytes() if cfg.tls_cert else None
+            if cfg.tls_cert and cfg.tls_key:  # a mismatched pair fails here, not as a vague handshake error
+                ssl.create_default_context().load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"TLS files for the hub link: {exc}") from None
+        creds = grpc.ssl_channel_credentials(root_certificates=root, private_key=key, certificate_chain=chain)
         return grpc.aio.secure_channel(cfg.hub, creds, options=options)
 
     async def _session(self, backoff: Backoff) -> None:
@@ -357,7 +376,9 @@ class Uplink:
             draining = backlog > LIVE_BATCH
             self._set_state(LinkState.DRAINING if draining else LinkState.STREAMING)
             limit = min(CATCHUP_BATCH if draining else LIVE_BATCH, max_samples)
-            batch = await loop.run_in_executor(self._executor, self._read_batch, self.sent_seq, limit)
+            batch = self._ready_batch()
+            if batch is None:
+                batch = await loop.run_in_executor(self._executor, self._read_batch, self.sent_seq, limit)
             if batch is None:
                 # Everything after sent_seq was dropped by the bound policy.
                 self.sent_seq = self.buffer.last_seq
@@ -368,6 +389,16 @@ class Uplink:
             self.sent_seq = batch.last_seq
             metrics.SENT.inc(batch.count)
             metrics.BATCH_SIZE.observe(batch.count)
+
+    def _ready_batch(self) -> link_pb2.SampleBatch | None:
+        """The next batch from memory, when the writer encoded exactly the range that comes next."""
+        ready = self._ready
+        while ready and ready[0].last_seq <= self.sent_seq:
+            ready.popleft()  # already sent from DuckDB
+        if ready and ready[0].first_seq == self.sent_seq + 1:
+            return ready.popleft()
+        ready.clear()  # a gap: DuckDB has the truth
+        return None
 
     def _read_batch(self, after_seq: int, limit: int) -> link_pb2.SampleBatch | None:
         chunk = self.buffer.read_after(after_seq, limit)

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # announced to edges; a 20,000-sample batch is ~0.6 MB
 OUTGOING_QUEUE = 256  # frames to one edge (acks, tracked deltas); acks are tiny, deltas rare
+GROUP_COMMIT_SAMPLES = 100_000  # one transaction takes queued batches up to this many samples
 RATE_WINDOW_S = 10.0
 
 
@@ -170,8 +171,19 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
 
     async def _commit_loop(self, session: EdgeSession, pending: asyncio.Queue[link_pb2.SampleBatch | None]) -> None:
         while (batch := await pending.get()) is not None:
-            ack = await self._store_batch(session, batch)
-            await session.outgoing.put(link_pb2.HubFrame(ack=ack))
+            # Group commit: whatever else queued up while the previous commit ran goes in the same
+            # transaction, so many small live batches cost one commit, not one each.
+            group = [batch]
+            size = batch.count
+            while size < GROUP_COMMIT_SAMPLES and not pending.empty():
+                nxt = pending.get_nowait()
+                if nxt is None:
+                    pending.put_nowait(None)
+                    break
+                group.append(nxt)
+                size += nxt.count
+            for ack in await self._store_batches(session, group):
+                await session.outgoing.put(link_pb2.HubFrame(ack=ack))
 
     async def _dispatch(self, session: EdgeSession, context: grpc.aio.ServicerContext,
                         pending: asyncio.Queue[link_pb2.SampleBatch | None], committer: asyncio.Task[None]) -> None:
@@ -194,26 +206,43 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
             elif kind == "tracked_ack":
                 session.tracked_version = frame.tracked_ack.version
 
-    async def _store_batch(self, session: EdgeSession, batch: link_pb2.SampleBatch) -> link_pb2.Ack:
+    async def _store_batches(self, session: EdgeSession, batches: list[link_pb2.SampleBatch]) -> list[link_pb2.Ack]:
+        """Commit consecutive batches; a malformed one is parked on its own, the others go together.
+        Returns the acks to send, in order (cumulative: the last one covers the group)."""
+        acks: list[link_pb2.Ack] = []
+        good: list[columns.Columns] = []
+        for batch in batches:
+            try:
+                good.append(columns.decode(batch))
+            except columns.BatchFormatError as exc:
+                acks += await self._commit(session, good)
+                good = []
+                wm = await self.store.write(self.store.park_batch, session.edge_id, batch.first_seq,
+                                            batch.last_seq, str(exc), batch.SerializeToString())
+                metrics.PARKED.inc(batch.count)
+                acks.append(link_pb2.Ack(watermark=wm, parked=batch.count, parked_reason=str(exc)))
+        acks += await self._commit(session, good)
+        return acks
+
+    async def _commit(self, session: EdgeSession, group: list[columns.Columns]) -> list[link_pb2.Ack]:
+        if not group:
+            return []
         started = time.perf_counter()
-        try:
-            cols = columns.decode(batch)
-        except columns.BatchFormatError as exc:
-            wm = await self.store.write(self.store.park_batch, session.edge_id, batch.first_seq,
-                                        batch.last_seq, str(exc), batch.SerializeToString())
-            metrics.PARKED.inc(batch.count)
-            return link_pb2.Ack(watermark=wm, parked=batch.count, parked_reason=str(exc))
-        result = await self.store.write(self.store.commit_batch, session.edge_id, cols)
+        results = await self.store.write(self.store.commit_batches, session.edge_id, group)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-        metrics.STORED.inc(result.stored)
-        metrics.DUPLICATES.inc(result.duplicates)
-        session.record(result.stored)
-        if result.duplicates:
+        stored = sum(r.stored for r in results)
+        duplicates = sum(r.duplicates for r in results)
+        metrics.STORED.inc(stored)
+        metrics.DUPLICATES.inc(duplicates)
+        session.record(stored)
+        if duplicates:
             logger.info("link: edge %s resent %d samples at or below watermark; dropped as duplicates",
-                        session.edge_id, result.duplicates)
-        if result.stored:
-            self.notify(session.edge_id, cols.tail(result.duplicates), True)
-        return link_pb2.Ack(watermark=result.watermark, stored=result.stored, duplicates=result.duplicates)
+                        session.edge_id, duplicates)
+        for cols, result in zip(group, results, strict=True):
+            if result.stored:
+                self.notify(session.edge_id, cols.tail(result.duplicates), True)
+        last = results[-1]
+        return [link_pb2.Ack(watermark=last.watermark, stored=stored, duplicates=duplicates)]
 
     def _live(self, session: EdgeSession, batch: link_pb2.SampleBatch) -> None:
         try:

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READ_THREADS = 2  # concurrent API queries; DuckDB parallelises each query itself as well
+LAST_VALUE_FLUSH_S = 1.0  # devices' last_seen and series' last values are written at most this often
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
@@ -98,6 +99,10 @@ class Store:
         self._series: dict[tuple[str, str, str], int] = {}
         self._devices: dict[str, str | None] = {}  # device_id -> edge_id it last came through
         self._watermarks: dict[str, int] = {}
+        # Last value per series since the last flush (series_id -> (ts_us, value)); see _flush_latest.
+        self._latest: dict[int, tuple[int, float]] = {}
+        self._latest_lock = threading.Lock()
+        self._last_flush = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> Store:
@@ -122,6 +127,7 @@ class Store:
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         if self._db is not None:
+            self.flush()
             self._db.execute("CHECKPOINT")
             self._db.close()
             self._db = None
@@ -197,60 +203,100 @@ class Store:
     # -- ingest (writer thread) ------------------------------------------------------------
     def commit_batch(self, edge_id: str, cols: Columns) -> BatchResult:
         """Store the part of ``cols`` above the edge's watermark and advance it, atomically."""
+        return self.commit_batches(edge_id, [cols])[-1]
+
+    def commit_batches(self, edge_id: str, batches: list[Columns]) -> list[BatchResult]:
+        """Group commit: several consecutive batches of one edge in one transaction. Each result
+        says what its batch stored; the last one's watermark covers them all."""
         wm = self._watermarks.get(edge_id, 0)
-        n = len(cols)
-        start = int(np.searchsorted(cols.seqs, wm, side="right"))
-        if start >= n:
-            return BatchResult(wm, 0, n)
+        results: list[BatchResult] = []
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         cur = self.cursor()
-        new_wm = int(cols.seqs[-1])
-        idx = cols.series_index[start:]
-        ts = cols.ts_us[start:]
-        values = cols.values[start:]
         moved = False
         cur.execute("BEGIN TRANSACTION")
         try:
-            hub_ids = np.array([self._series_id(cur, key, edge_id) for key in cols.keys], dtype=np.int32)
-            for device_id in {k[0] for k in cols.keys}:
-                if self._devices.get(device_id) != edge_id:
-                    # The device now reports through another edge: tracked sync must follow it.
-                    cur.execute("UPDATE devices SET edge_id = ? WHERE device_id = ?", [edge_id, device_id])
-                    logger.info("device %s now reports through edge %s", device_id, edge_id)
-                    moved = True
-            sids = hub_ids[idx]
-            table = pa.table({
-                "series_id": pa.array(sids),
-                "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
-                "value": pa.array(values),
-                "edge_seq": pa.array(cols.seqs[start:]),
-            })
-            cur.register("_batch", table)
-            cur.execute("INSERT INTO sensor_data SELECT * FROM _batch")
-            cur.unregister("_batch")
-            latest = self._latest_per_series(sids, ts, values)
-            cur.register("_latest", latest)
-            cur.execute(
-                "UPDATE series SET last_ts = l.ts, last_value = l.value FROM _latest l "
-                "WHERE series.series_id = l.series_id AND (series.last_ts IS NULL OR l.ts >= series.last_ts)"
-            )
-            cur.execute(
-                "UPDATE devices SET last_seen = m.ts FROM (SELECT s.device_id, max(l.ts) AS ts FROM _latest l "
-                "JOIN series s USING (series_id) GROUP BY s.device_id) m "
-                "WHERE devices.device_id = m.device_id AND (devices.last_seen IS NULL OR m.ts > devices.last_seen)"
-            )
-            cur.unregister("_latest")
-            cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [new_wm, edge_id])
+            for cols in batches:
+                n = len(cols)
+                start = int(np.searchsorted(cols.seqs, wm, side="right"))
+                if start >= n:
+                    results.append(BatchResult(wm, 0, n))
+                    continue
+                hub_ids = np.array([self._series_id(cur, key, edge_id) for key in cols.keys], dtype=np.int32)
+                for device_id in {k[0] for k in cols.keys}:
+                    if self._devices.get(device_id) != edge_id:
+                        # The device now reports through another edge: tracked sync must follow it.
+                        cur.execute("UPDATE devices SET edge_id = ? WHERE device_id = ?", [edge_id, device_id])
+                        logger.info("device %s now reports through edge %s", device_id, edge_id)
+                        moved = True
+                parts.append((hub_ids[cols.series_index[start:]], cols.ts_us[start:], cols.values[start:],
+                              cols.seqs[start:]))
+                wm = int(cols.seqs[-1])
+                results.append(BatchResult(wm, n - start, start, tuple(sorted({k[0] for k in cols.keys}))))
+            if parts:
+                sids = np.concatenate([p[0] for p in parts])
+                ts = np.concatenate([p[1] for p in parts])
+                values = np.concatenate([p[2] for p in parts])
+                batch = pa.table({  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
+                    "series_id": pa.array(sids),
+                    "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
+                    "value": pa.array(values),
+                    "edge_seq": pa.array(np.concatenate([p[3] for p in parts])),
+                })
+                cur.execute("INSERT INTO sensor_data SELECT * FROM batch")
+                cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [wm, edge_id])
+                self._note_latest(sids, ts, values)
+                if time.monotonic() - self._last_flush >= LAST_VALUE_FLUSH_S:
+                    self._flush_latest(cur)
             cur.execute("COMMIT")
         except Exception:
             cur.execute("ROLLBACK")
             self._reload_keys(cur)
             raise
-        self._watermarks[edge_id] = new_wm
-        devices = tuple(sorted({k[0] for k in cols.keys}))
+        self._watermarks[edge_id] = wm
         if moved:
-            for device_id in devices:
-                self._devices[device_id] = edge_id
-        return BatchResult(new_wm, n - start, start, devices)
+            for r in results:
+                for device_id in r.devices:
+                    self._devices[device_id] = edge_id
+        return results
+
+    def _note_latest(self, sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
+        latest = self._latest_per_series(sids, ts, values)
+        with self._latest_lock:
+            for sid, t, v in zip(latest["series_id"].to_pylist(), latest["ts_us"].to_pylist(),
+                                 latest["value"].to_pylist(), strict=True):
+                known = self._latest.get(sid)
+                if known is None or t >= known[0]:
+                    self._latest[sid] = (t, v)
+
+    def _flush_latest(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Write the last value of each series (and devices' last_seen) that changed since the last flush:
+        two statements once a second instead of on every commit."""
+        with self._latest_lock:
+            dirty, self._latest = self._latest, {}
+        self._last_flush = time.monotonic()
+        if not dirty:
+            return
+        latest = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
+            "series_id": pa.array(list(dirty), pa.int32()),
+            "ts": pa.array([t for t, _ in dirty.values()], pa.int64()).cast(pa.timestamp("us")),
+            "value": pa.array([v for _, v in dirty.values()], pa.float64()),
+        })
+        cur.execute(
+            "UPDATE series SET last_ts = l.ts, last_value = l.value FROM latest l "
+            "WHERE series.series_id = l.series_id AND (series.last_ts IS NULL OR l.ts >= series.last_ts)"
+        )
+        cur.execute(
+            "UPDATE devices SET last_seen = m.ts FROM (SELECT s.device_id, max(l.ts) AS ts FROM latest l "
+            "JOIN series s USING (series_id) GROUP BY s.device_id) m "
+            "WHERE devices.device_id = m.device_id AND (devices.last_seen IS NULL OR m.ts > devices.last_seen)"
+        )
+
+    def flush(self) -> None:
+        """Write pending last values now (writer thread)."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        self._flush_latest(cur)
+        cur.execute("COMMIT")
 
     @staticmethod
     def _latest_per_series(sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> pa.Table:
@@ -260,7 +306,7 @@ class Store:
         pick = order[last]
         return pa.table({
             "series_id": pa.array(sids[pick]),
-            "ts": pa.array(ts[pick], pa.int64()).cast(pa.timestamp("us")),
+            "ts_us": pa.array(ts[pick], pa.int64()),
             "value": pa.array(values[pick]),
         })
 
@@ -306,12 +352,24 @@ class Store:
             "SELECT device_id, name, edge_id, first_seen, last_seen, token_hash IS NOT NULL AS direct "
             "FROM devices ORDER BY name, device_id")
         sensors: dict[str, list[dict[str, Any]]] = {}
+        with self._latest_lock:
+            pending = dict(self._latest)
+        seen: dict[str, datetime] = {}
         for row in self.query_dicts(
-            "SELECT device_id, sensor_type, unit, last_ts, last_value FROM series ORDER BY sensor_type, unit"
+            "SELECT series_id, device_id, sensor_type, unit, last_ts, last_value FROM series "
+            "ORDER BY sensor_type, unit"
         ):
+            fresh = pending.get(row.pop("series_id"))
+            if fresh is not None and (row["last_ts"] is None or _utc(fresh[0]) >= row["last_ts"]):
+                row["last_ts"], row["last_value"] = _utc(fresh[0]), fresh[1]
+            if row["last_ts"] is not None and (row["device_id"] not in seen or row["last_ts"] > seen[row["device_id"]]):
+                seen[row["device_id"]] = row["last_ts"]
             sensors.setdefault(row.pop("device_id"), []).append(row)
         for d in devices:
             d["sensors"] = sensors.get(d["device_id"], [])
+            newest = seen.get(d["device_id"])
+            if newest is not None and (d["last_seen"] is None or newest > d["last_seen"]):
+                d["last_seen"] = newest
         return devices
 
     def device_exists(self, device_id: str) -> bool:

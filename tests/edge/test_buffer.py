@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.buffer import Buffer, BufferConfig
+from edge.buffer import KEEP_COMMITS, Buffer, BufferConfig
 from edge.payload import Reading
 
 NOW_US = 1_752_045_302_000_000
@@ -43,7 +43,7 @@ def _stored_seqs(buf: Buffer) -> list[int]:
 
 
 def _pending(buf: Buffer) -> set[tuple[int, int]]:
-    return {(m, d) for m, d in buf.query("SELECT mid, digest FROM pending_acks")}
+    return {(m, d) for m, d in buf.query("SELECT unnest(mids), unnest(digests) FROM commits")}
 
 
 # -- sequence numbers -----------------------------------------------------------------------
@@ -137,16 +137,22 @@ def test_pending_acks_are_recovered_after_reopen(buf: Buffer) -> None:
     buf = _reopen(buf)
     try:
         assert buf.recovered == {(1, 111), (2, 222)}
-        # Redeliveries only (fresh=False): the recovered rows must stay for the next check.
+        # Redeliveries only (fresh=False): the recovered rows must stay, even through housekeeping.
         buf.commit([], [], fresh=False)
-        assert _pending(buf) == {(1, 111), (2, 222)}
-        # A fresh message shows redelivery is over: the recovered rows leave the file.
+        for _ in range(KEEP_COMMITS + 1):
+            buf.commit([], [], fresh=False)
+        buf.housekeeping(force=True)
+        assert {(1, 111), (2, 222)} <= _pending(buf)
+        # A fresh message shows redelivery is over; later housekeeping drops rows beyond the last few.
         buf.commit(_readings(1), [(3, 333)], fresh=True)
-        assert _pending(buf) == {(3, 333)}
+        for i in range(KEEP_COMMITS):
+            buf.commit(_readings(1), [(10 + i, 1000 + i)], fresh=True)
+        buf.housekeeping(force=True)
+        assert _pending(buf) == {(10 + i, 1000 + i) for i in range(KEEP_COMMITS)}
     finally:
         buf.close()
     with Buffer(BufferConfig(path=buf.config.path)) as again:
-        assert again.recovered == {(3, 333)}
+        assert again.recovered == {(10 + i, 1000 + i) for i in range(KEEP_COMMITS)}
 
 
 def test_recovered_set_is_emptied_with_the_file_rows(buf: Buffer) -> None:
@@ -154,7 +160,7 @@ def test_recovered_set_is_emptied_with_the_file_rows(buf: Buffer) -> None:
     buf = _reopen(buf)
     try:
         buf.commit(_readings(1), [(2, 222)], fresh=True)
-        assert _pending(buf) == {(2, 222)}
+        assert (2, 222) in _pending(buf)
         # A later redelivery of an unrelated message with the same packet id and payload must be
         # stored, not skipped as "already stored" against a row the file no longer has.
         assert buf.recovered == set()
@@ -162,20 +168,23 @@ def test_recovered_set_is_emptied_with_the_file_rows(buf: Buffer) -> None:
         buf.close()
 
 
-def test_pending_acks_keep_only_the_last_two_commits(buf: Buffer) -> None:
-    buf.commit(_readings(1), [(1, 11)])
-    buf.commit(_readings(1), [(2, 22)])
-    buf.commit(_readings(1), [(3, 33), (4, 44)])
-    assert _pending(buf) == {(2, 22), (3, 33), (4, 44)}
+def test_housekeeping_keeps_the_acks_of_the_last_commits_only(buf: Buffer) -> None:
+    for i in range(KEEP_COMMITS + 3):
+        buf.commit(_readings(1), [(i, 10 * i)])
+    assert len(_pending(buf)) == KEEP_COMMITS + 3  # nothing deleted on the commit path
+    buf.housekeeping(force=True)
+    assert _pending(buf) == {(i, 10 * i) for i in range(3, KEEP_COMMITS + 3)}
 
 
 # -- acks, retention, bounds ----------------------------------------------------------------
-def test_acked_watermark_is_persisted_by_the_next_commit(buf: Buffer) -> None:
+def test_acked_watermark_is_persisted_by_housekeeping_and_close(buf: Buffer) -> None:
     buf.commit(_readings(5), [])
     buf.mark_acked(3)
     buf.mark_acked(2)  # acks are cumulative; an older one changes nothing
     assert (buf.acked_seq, buf.backlog) == (3, 2)
     buf.commit(_readings(1), [])
+    buf.housekeeping(force=True)
+    assert buf.query("SELECT value FROM meta WHERE key = 'acked_seq'") == [(3,)]
     buf = _reopen(buf)
     try:
         assert buf.acked_seq == 3

@@ -197,6 +197,10 @@ class Buffer:
             self._db.close()
             self._db = None
 
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor, for read-only work such as exports (progress and interrupt are per cursor)."""
+        return self._cursor()
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of this thread (DuckDB connections must not be shared between threads)."""
         cur = getattr(self._local, "cur", None)
@@ -302,10 +306,7 @@ class Buffer:
         """Delete acked readings older than the retention window, in one statement."""
         cutoff = now_us - int(self.config.retention_s * 1_000_000)
         cur = self._cursor()
-        row = cur.execute(
-            "DELETE FROM readings WHERE seq <= ? AND ts_us < ? RETURNING 1", [self.acked_seq, cutoff]
-        ).fetchall()
-        deleted = len(row)
+        deleted = _deleted(cur.execute("DELETE FROM readings WHERE seq <= ? AND ts_us < ?", [self.acked_seq, cutoff]))
         if deleted:
             self.rows -= deleted
             logger.info("retention: deleted %d acked readings older than %.0f s", deleted,
@@ -334,12 +335,10 @@ class Buffer:
         cutoff = row[0] if row and row[0] is not None else 0
         acked_cut = min(cutoff, self.acked_seq)
         cur.execute("BEGIN TRANSACTION")
-        acked_n = len(cur.execute("DELETE FROM readings WHERE seq <= ? RETURNING 1", [acked_cut]).fetchall())
+        acked_n = _deleted(cur.execute("DELETE FROM readings WHERE seq <= ?", [acked_cut]))
         unacked_n = 0
         if cutoff > acked_cut:
-            unacked_n = len(
-                cur.execute("DELETE FROM readings WHERE seq <= ? RETURNING 1", [cutoff]).fetchall()
-            )
+            unacked_n = _deleted(cur.execute("DELETE FROM readings WHERE seq <= ?", [cutoff]))
         self.dropped_acked += acked_n
         self.dropped_unacked += unacked_n
         cur.execute("UPDATE meta SET value = ? WHERE key = 'dropped_acked'", [self.dropped_acked])
@@ -360,10 +359,9 @@ class Buffer:
             cur = self._cursor()
             cur.execute("BEGIN TRANSACTION")
             try:
-                acked = len(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ? RETURNING 1",
-                                        [before_us, self.acked_seq]).fetchall())
-                unacked = len(cur.execute("DELETE FROM readings WHERE ts_us < ? RETURNING 1",
-                                          [before_us]).fetchall())
+                acked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ?",
+                                             [before_us, self.acked_seq]))
+                unacked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ?", [before_us]))
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")
@@ -432,3 +430,9 @@ class Buffer:
     def query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
         """Run a read-only query on this thread's cursor (admin tools, tests)."""
         return self._cursor().execute(sql, params or []).fetchall()
+
+
+def _deleted(cur: duckdb.DuckDBPyConnection) -> int:
+    """The row count a DELETE reports (not RETURNING rows: fetching millions of them exhausts memory)."""
+    row = cur.fetchone()
+    return int(row[0]) if row else 0

@@ -176,6 +176,8 @@ class Uplink:
         self.paused = True
         if self._resume is not None:
             self._resume.clear()
+        if self.state in (LinkState.STREAMING, LinkState.DRAINING):
+            self._set_state(LinkState.PAUSED)
         logger.info("uplink: paused by admin; ingest continues into the buffer")
 
     def resume(self) -> None:
@@ -289,7 +291,6 @@ class Uplink:
                 self._inflight.clear()
 
     async def _handshake(self, call: grpc.aio.StreamStreamCall) -> None:
-        self._set_state(LinkState.SYNCING)
         hello = link_pb2.Hello(
             edge_id=self.config.edge_id,
             software_version=__version__,
@@ -301,6 +302,7 @@ class Uplink:
         if frame is grpc.aio.EOF or frame.WhichOneof("kind") != "welcome":
             raise UplinkError("hub did not answer hello with welcome")
         welcome = frame.welcome
+        self._set_state(LinkState.SYNCING)
         self.max_message_bytes = welcome.max_message_bytes or self.max_message_bytes
         self.buffer.mark_acked(welcome.watermark)
         self.sent_seq = max(welcome.watermark, self.buffer.acked_seq)

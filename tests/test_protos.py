@@ -1,4 +1,4 @@
-"""The committed protos/*_pb2* files are exactly what protos/link.proto generates (stale code fails)."""
+"""The committed protos/*_pb2* files are exactly what protos/*.proto generate (stale code fails)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-GENERATED = ["link_pb2.py", "link_pb2_grpc.py", "link_pb2.pyi"]
+PROTOS = sorted(p.name for p in (REPO / "protos").glob("*.proto"))
+GENERATED = [f"{p[:-6]}{suffix}" for p in PROTOS for suffix in ("_pb2.py", "_pb2_grpc.py", "_pb2.pyi")]
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [
             sys.executable, "-m", "grpc_tools.protoc", f"-I{REPO}",
             f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
-            "protos/link.proto",
+            *(f"protos/{p}" for p in PROTOS),
         ],
         cwd=REPO, check=True, capture_output=True, timeout=60,
     )

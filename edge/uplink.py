@@ -413,8 +413,11 @@ class Uplink:
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             buf = self.buffer
+            oldest = await asyncio.get_running_loop().run_in_executor(
+                self._executor, buf.oldest_unacked_ts_us) if buf.backlog else None
             beat = link_pb2.Heartbeat(
-                sent_at_us=time.time_ns() // 1000, backlog=buf.backlog, last_seq=buf.last_seq
+                sent_at_us=time.time_ns() // 1000, backlog=buf.backlog, last_seq=buf.last_seq,
+                oldest_unacked_us=oldest or 0,
             )
             async with write_lock:
                 await call.write(link_pb2.EdgeFrame(heartbeat=beat))

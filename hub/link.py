@@ -38,6 +38,7 @@ class EdgeSession:
     peer: str
     connected_at: float = field(default_factory=time.time)
     backlog: int = 0
+    oldest_unacked_us: int = 0  # from the edge's heartbeat; 0 when it has no backlog
     edge_last_seq: int = 0
     tracked_version: int = 0
     stored_total: int = 0
@@ -202,6 +203,7 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
                 self._live(session, frame.live)
             elif kind == "heartbeat":
                 session.backlog = frame.heartbeat.backlog
+                session.oldest_unacked_us = frame.heartbeat.oldest_unacked_us
                 session.edge_last_seq = frame.heartbeat.last_seq
             elif kind == "tracked_ack":
                 session.tracked_version = frame.tracked_ack.version
@@ -283,6 +285,9 @@ def edge_status(service: LinkService, rows: list[dict]) -> list[dict]:
             "last_seen": row["last_seen"].isoformat() + "Z" if row["last_seen"] else None,
             "readings_per_s": round(session.readings_per_s(), 1) if session else 0.0,
             "backlog": session.backlog if session else None,
+            # How far behind the hub is: age of the oldest reading the edge still holds unacked.
+            "lag_s": (max(0.0, time.time() - session.oldest_unacked_us / 1e6) if session.oldest_unacked_us else 0.0)
+            if session else None,
             "peer": session.peer if session else None,
         })
     return out

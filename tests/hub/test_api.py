@@ -139,7 +139,7 @@ def test_create_edge_returns_its_token_once(app_store: tuple[TestClient, Store])
     listed = client.get("/api/edges/", headers=ADMIN).json()
     assert listed == [{
         "edge_id": "line-3", "connected": False, "acked_seq": 0, "last_seen": None,
-        "readings_per_s": 0.0, "backlog": None, "peer": None,
+        "readings_per_s": 0.0, "backlog": None, "lag_s": None, "peer": None,
     }]
     assert token not in client.get("/api/edges/", headers=ADMIN).text
 

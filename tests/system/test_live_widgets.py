@@ -209,7 +209,11 @@ def test_widget_samples_survive_a_hub_restart_and_history_is_bucketed(
     wait_for(lambda: len(alice.ok("GET", samples_url)) == 50, 30, what="a full widget buffer")
     publisher = next(p for p in procs if p.name == "sim")
     publisher.stop()
-    time.sleep(1.0)  # let the last readings reach the hub
+    edge = next(p for p in procs if isinstance(p, Edge))
+    # Everything the edge took in is at the hub before the buffer is compared across the restart.
+    wait_for(lambda: hub.edge("plant-1")["acked_seq"] == edge.metric("edgehub_edge_readings_ingested_total"), 30,
+             what="the hub to have every reading")
+    time.sleep(0.5)
     before = alice.ok("GET", samples_url)
     hub.stop()
     hub.start()

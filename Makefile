@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install protos check lint typecheck test demo bench screenshots clean
+.PHONY: install protos check lint typecheck firmware-test test demo bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,7 +27,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck
 
-test: check
+# The firmware's portable C, built with gcc and sanitizers and unit-tested on this machine.
+firmware-test:
+	$(MAKE) -s -C tests/firmware test
+
+test: check firmware-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)

@@ -146,7 +146,8 @@ static void test_reading_and_bulk(void)
     CHECK_STR(buf, "{\"device_id\":\"dev\",\"readings\":["
                    "{\"sensor_type\":\"temperature\",\"value\":21.5,\"unit\":\"\xc2\xb0" "C\","
                    "\"timestamp\":\"1970-01-01T00:00:00.000Z\"},"
-                   "{\"sensor_type\":\"humidity\",\"value\":48,\"unit\":\"%\",\"timestamp\":\"1970-01-01T00:00:01.000Z\"},"
+                   "{\"sensor_type\":\"humidity\",\"value\":48,\"unit\":\"%\","
+                   "\"timestamp\":\"1970-01-01T00:00:01.000Z\"},"
                    "{\"sensor_type\":\"t\",\"value\":-0.5,\"unit\":\"\"}]}");
     /* Exactly enough room for all three, then one byte less: two fit, and the result is complete. */
     size_t full = (size_t)n + 1;

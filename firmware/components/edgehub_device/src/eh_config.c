@@ -229,7 +229,8 @@ static void show(const eh_config_t *cfg, char *reply, size_t cap)
         if (f->kind == EH_CFG_NUMBER) {
             uint32_t v;
             memcpy(&v, p, sizeof v);
-            n = snprintf(reply + used, cap - used, strcmp(f->key, "sht3x_address") == 0 ? "%s = 0x%02lx\n" : "%s = %lu\n", f->key,
+            bool hex = strcmp(f->key, "sht3x_address") == 0; /* I2C addresses read best in hex */
+            n = snprintf(reply + used, cap - used, hex ? "%s = 0x%02lx\n" : "%s = %lu\n", f->key,
                          (unsigned long)v);
         } else if (f->kind == EH_CFG_SECRET) {
             n = snprintf(reply + used, cap - used, "%s = %s\n", f->key, p[0] ? "(set)" : "(not set)");

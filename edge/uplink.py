@@ -285,7 +285,12 @@ class Uplink:
                 code = exc.code()
                 if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                     raise AuthError(f"{code.name}: {exc.details()}") from exc
-                raise UplinkError(f"{code.name}: {exc.details()}") from exc
+                hint = ""
+                tls_closed = code is grpc.StatusCode.UNAVAILABLE and "ssl" not in str(exc.details()).lower()
+                if cfg.hub_ca is not None and tls_closed:
+                    # A hub that rejects our client certificate just closes the socket; say where to look.
+                    hint = " (with TLS this often means the hub refused this edge's certificate: see the hub's log)"
+                raise UplinkError(f"{code.name}: {exc.details()}{hint}") from exc
             finally:
                 call.cancel()
                 self._inflight.clear()

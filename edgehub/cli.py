@@ -69,6 +69,8 @@ def _sim_parser(sub: argparse._SubParsersAction) -> None:
     s.add(p, "--waveform", default="real", help="real (plausible sensor values) or counter (0, 1, 2, ...)")
     s.add(p, "--seed", default="edgehub-sim", help="device ids are derived from this and the index")
     s.add(p, "--client-id", default=None, help="MQTT client id (default: random)")
+    s.add(p, "--mqtt-username", default=None, help="broker user name (a production broker has one per device)")
+    s.add(p, "--mqtt-password", default=None, help="password of --mqtt-username")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_run_sim)
 
@@ -165,6 +167,7 @@ def _run_sim(args: argparse.Namespace) -> int:
             host=host, port=port, devices=args.devices, rate=args.rate, count=args.count,
             duration=args.duration, bulk=args.bulk, waveform=args.waveform, seed=args.seed,
             protocol=args.mqtt_protocol, client_id=args.client_id, progress=not args.quiet,
+            username=args.mqtt_username, password=args.mqtt_password,
         ))
     except ValueError as exc:
         raise SystemExit(f"edgehub sim: {exc}") from None

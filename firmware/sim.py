@@ -52,6 +52,8 @@ class SimConfig:
     protocol: str = "3.1.1"
     qos: int = 1
     client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
     progress: bool = True
 
 
@@ -100,6 +102,8 @@ class Simulator:
         self._connected = threading.Event()
         protocol = mqtt.MQTTv5 if cfg.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or "", protocol=protocol)
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, cfg.password)
         self.client.max_inflight_messages_set(MAX_UNACKED)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish

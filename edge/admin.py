@@ -2,9 +2,8 @@
 
 It shares the edge's event loop with the uplink. Anything that touches DuckDB (series statistics,
 exports, purges, the age of the oldest unacked reading) runs on a small thread pool with the
-buffer's per-thread cursors, so a long export never stalls the uplink. Live readings for ``Tail``
-come from an ingest listener (``TailHub``): the writer thread only schedules a call on the loop;
-each client has a bounded queue, and a client too slow for it misses readings, counted and told.
+buffer's per-thread cursors, so a long export never stalls the uplink; the queries and the exporter
+are in ``edge/export.py``. Live readings for ``Tail`` come from the fan-out in ``edge/tail.py``.
 
 Exposure: loopback by default. Any other address needs TLS and an admin token (``check_exposure``);
 with a token set, every call without ``authorization: Bearer <token>`` is UNAUTHENTICATED, except
@@ -14,12 +13,10 @@ gRPC health checks, which carry no data and are what a supervisor probes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import ipaddress
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,15 +29,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from edge.buffer import Buffer, Committed
+from edge.buffer import Buffer
 from edge.errors import ConfigError
+from edge.export import Exporter, count_before, series_stats
 from edge.ingest import Ingest
-from edge.payload import Reading
 from edge.rates import RateMeter, RejectionTally, device_of
+from edge.tail import TailHub, TailItem
 from edge.tracked import TrackedCache
 from edge.uplink import LinkState, Uplink
 from edgehub import __version__
-from edgehub.logs import RateLimitedLog
 from protos import admin_pb2, admin_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -50,10 +47,6 @@ T = TypeVar("T")
 # DuckDB work for admin calls: one long export, plus room for status and devices beside it.
 ADMIN_THREADS = 3
 DEVICE_RATE_WINDOW_S = 60.0  # per-device readings/s: a minute smooths devices that send every few seconds
-TAIL_QUEUE_BATCHES = 256  # commits a tail client may lag behind before it misses readings
-TAIL_BATCH_MAX = 5_000  # readings of one commit shown to a tail client; no terminal shows more
-EXPORT_CHUNK_BYTES = 1024 * 1024  # well below gRPC's 4 MiB message limit
-PROGRESS_INTERVAL_S = 0.2  # how often an export reports DuckDB's progress
 SERVICE_NAME = admin_pb2.DESCRIPTOR.services_by_name["EdgeAdmin"].full_name
 LINK_UP = frozenset({LinkState.STREAMING, LinkState.DRAINING, LinkState.PAUSED})  # a session to the hub
 UNAUTHENTICATED_OK = frozenset({f"/{health.SERVICE_NAME}/Check", f"/{health.SERVICE_NAME}/Watch"})
@@ -101,74 +94,6 @@ def now_ts() -> Timestamp | None:
     return ts(time.time_ns() // 1000)
 
 
-# -- tail ---------------------------------------------------------------------------------------
-TailItem = tuple[list[tuple[int, Reading]], int]  # (seq, reading) pairs, readings skipped just before
-
-
-class TailClient:
-    """One ``Tail`` call: its filter and a bounded queue of committed readings."""
-
-    def __init__(self, device_id: str, sensor_type: str) -> None:
-        self.device_id, self.sensor_type = device_id, sensor_type
-        self.queue: asyncio.Queue[TailItem] = asyncio.Queue(TAIL_QUEUE_BATCHES)
-        self.skipped = 0
-
-    def offer(self, first_seq: int, readings: list[Reading]) -> int:
-        """Queue the matching readings of one commit; return how many this client missed."""
-        dev, sensor = self.device_id, self.sensor_type
-        if dev or sensor:
-            picked = [(first_seq + i, r) for i, r in enumerate(readings)
-                      if (not dev or r[0][0] == dev) and (not sensor or r[0][1] == sensor)]
-            missed = max(0, len(picked) - TAIL_BATCH_MAX)
-            picked = picked[missed:]
-        else:
-            missed = max(0, len(readings) - TAIL_BATCH_MAX)
-            picked = [(first_seq + i, readings[i]) for i in range(missed, len(readings))]
-        self.skipped += missed
-        if not picked:
-            return missed
-        try:
-            self.queue.put_nowait((picked, self.skipped))
-            self.skipped = 0
-        except asyncio.QueueFull:
-            self.skipped += len(picked)
-            missed += len(picked)
-        return missed
-
-
-class TailHub:
-    """Fans committed readings out to ``Tail`` clients; ``listener`` is an ingest commit listener."""
-
-    def __init__(self) -> None:
-        self.clients: set[TailClient] = set()
-        self.dropped = 0  # readings tail clients missed, all clients together
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._log = RateLimitedLog(logger)
-
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def listener(self, committed: Committed, readings: list[Reading]) -> None:
-        """On the writer thread: nothing but a hand-off to the loop, and only while someone tails."""
-        if self.clients and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._fan_out, committed.first_seq, readings)
-
-    def _fan_out(self, first_seq: int, readings: list[Reading]) -> None:
-        for client in list(self.clients):
-            missed = client.offer(first_seq, readings)
-            if missed:
-                self.dropped += missed
-                self._log.warning("tail", "admin: a tail client is too slow; it missed %d readings", missed)
-
-    def subscribe(self, device_id: str = "", sensor_type: str = "") -> TailClient:
-        client = TailClient(device_id, sensor_type)
-        self.clients.add(client)
-        return client
-
-    def unsubscribe(self, client: TailClient) -> None:
-        self.clients.discard(client)
-
-
 def tail_batch(item: TailItem) -> admin_pb2.TailBatch:
     pairs, skipped = item
     return admin_pb2.TailBatch(
@@ -176,137 +101,6 @@ def tail_batch(item: TailItem) -> admin_pb2.TailBatch:
                   for seq, (k, t, v) in pairs],
         skipped=skipped,
     )
-
-
-# -- DuckDB work (runs on the admin threads) ------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class SeriesRow:
-    rows: int
-    unacked: int
-    oldest_us: int
-    newest_us: int
-    last_seq: int
-    last_ts_us: int
-    last_value: float
-    recent: int  # readings with seq above the ``since_seq`` asked for
-
-
-def series_stats(buffer: Buffer, since_seq: int) -> dict[int, SeriesRow]:
-    """Per series id: what the buffer holds of it, its newest reading, and readings after ``since_seq``."""
-    rows = buffer.query(
-        "SELECT series_id, count(*), count(*) FILTER (WHERE seq > ?), min(ts_us), max(ts_us), max(seq), "
-        "arg_max(ts_us, seq), arg_max(value, seq), count(*) FILTER (WHERE seq > ?) FROM readings GROUP BY series_id",
-        [buffer.acked_seq, since_seq],
-    )
-    return {int(r[0]): SeriesRow(*r[1:]) for r in rows}
-
-
-def count_before(buffer: Buffer, before_us: int) -> tuple[int, int]:
-    """(acked, unacked) readings older than ``before_us``: what a purge would delete."""
-    row = buffer.query("SELECT count(*) FILTER (WHERE seq <= ?), count(*) FILTER (WHERE seq > ?) "
-                       "FROM readings WHERE ts_us < ?", [buffer.acked_seq, buffer.acked_seq, before_us])
-    return (int(row[0][0] or 0), int(row[0][1] or 0)) if row else (0, 0)
-
-
-class Exporter:
-    """``ExportBuffer``: DuckDB COPYs the selected readings to a file beside the buffer, which then
-    streams back in chunks. One export at a time; the file is deleted however the call ends."""
-
-    def __init__(self, buffer: Buffer, run: Callable[..., Any], folder: Path) -> None:
-        self.buffer, self.run, self.folder = buffer, run, folder
-        self.busy = False
-        self._cursor: Any = None
-
-    def clean(self) -> None:
-        """Remove files an export left behind when the edge died during it."""
-        for leftover in self.folder.glob("export-*"):
-            leftover.unlink(missing_ok=True)
-
-    def interrupt(self) -> None:
-        cur = self._cursor
-        if cur is not None:
-            cur.interrupt()
-
-    def _progress(self) -> float:
-        cur = self._cursor
-        pct = cur.query_progress() if cur is not None else -1.0
-        return pct / 100.0 if pct >= 0 else -1.0
-
-    def _select(self, request: admin_pb2.ExportRequest, csv: bool) -> tuple[str, list[object]]:
-        buf = self.buffer
-        ts_expr = ("strftime(make_timestamp(r.ts_us), '%Y-%m-%dT%H:%M:%S.%fZ')" if csv
-                   else "make_timestamp(r.ts_us) AT TIME ZONE 'UTC'")
-        where = ["r.seq <= ?"]  # a fixed end: readings committed during the export stay out
-        params: list[object] = [buf.acked_seq, buf.last_seq]
-        if request.HasField("since"):
-            where.append("r.ts_us >= ?")
-            params.append(request.since.ToMicroseconds())
-        if request.HasField("until"):
-            where.append("r.ts_us < ?")
-            params.append(request.until.ToMicroseconds())
-        for column in ("device_id", "sensor_type"):
-            if getattr(request, column):
-                where.append(f"s.{column} = ?")
-                params.append(getattr(request, column))
-        sql = (f"SELECT s.device_id, s.sensor_type, s.unit, {ts_expr} AS ts, r.value, r.seq, r.seq <= ? AS acked "
-               f"FROM readings r JOIN series s USING (series_id) WHERE {' AND '.join(where)} ORDER BY r.seq")
-        return sql, params
-
-    def _count(self, select: str, params: list[object]) -> int:
-        row = self.buffer.query(f"SELECT count(*) FROM ({select})", params)
-        return int(row[0][0]) if row else 0
-
-    def _copy(self, select: str, params: list[object], path: Path, csv: bool) -> int:
-        # Buffer.query hides its cursor, and DuckDB reports progress (and takes interrupts) per cursor.
-        cur = self.buffer._cursor()
-        cur.execute("SET enable_progress_bar = true")
-        cur.execute("SET enable_progress_bar_print = false")  # never draw on the edge's own stderr
-        self._cursor = cur
-        quoted = str(path).replace("'", "''")
-        options = "FORMAT csv, HEADER true" if csv else "FORMAT parquet"
-        try:
-            row = cur.execute(f"COPY ({select}) TO '{quoted}' ({options})", params).fetchone()
-        finally:
-            self._cursor = None
-        return int(row[0]) if row else 0
-
-    async def export(self, request: admin_pb2.ExportRequest) -> AsyncIterator[admin_pb2.ExportFrame]:
-        """Progress frames while DuckDB writes, then the file's bytes, then ``done``."""
-        self.busy = True
-        csv = request.format == admin_pb2.EXPORT_FORMAT_CSV
-        path = self.folder / f"export-{uuid.uuid4().hex}.{'csv' if csv else 'parquet'}"
-        job: asyncio.Future[int] | None = None
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            select, params = self._select(request, csv)
-            rows = await self.run(self._count, select, params)
-            yield _progress("writing", 0.0, rows)
-            job = asyncio.ensure_future(self.run(self._copy, select, params, path, csv))
-            while not job.done():
-                await asyncio.wait({job}, timeout=PROGRESS_INTERVAL_S)
-                yield _progress("writing", 1.0 if job.done() else self._progress(), rows)
-            rows = job.result()
-            size = path.stat().st_size
-            sent = 0
-            with open(path, "rb") as fh:
-                while chunk := await self.run(fh.read, EXPORT_CHUNK_BYTES):
-                    sent += len(chunk)
-                    yield admin_pb2.ExportFrame(data=chunk)
-                    yield _progress("sending", sent / size, rows, size, sent)
-            yield admin_pb2.ExportFrame(done=admin_pb2.ExportDone(rows=rows, bytes=size))
-            logger.info("admin: exported %d readings (%d bytes)", rows, size)
-        finally:
-            if job is not None and not job.done():
-                self.interrupt()
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await job
-            path.unlink(missing_ok=True)
-            self.busy = False
-
-
-def _progress(phase: str, fraction: float, rows: int, total: int = 0, sent: int = 0) -> admin_pb2.ExportFrame:
-    return admin_pb2.ExportFrame(progress=admin_pb2.ExportProgress(
-        phase=phase, fraction=fraction, rows=rows, bytes_total=total, bytes_sent=sent))
 
 
 class EdgeAdmin(admin_pb2_grpc.EdgeAdminServicer):

@@ -1,6 +1,7 @@
-"""edge/admin.py and edge/rates.py: the EdgeAdmin servicer over a real gRPC server on port 0, with a real
-DuckDB buffer in tmp_path (the ingest and uplink are constructed but never connected); plus the pure
-pieces of edgectl (edge/cli.py) and a check that the committed admin protos are current."""
+"""edge/admin.py, edge/export.py, edge/tail.py and edge/rates.py: the EdgeAdmin servicer over a real gRPC
+server on port 0, with a real DuckDB buffer in tmp_path (the ingest and uplink are constructed but never
+connected); plus the pure pieces of edgectl (edge/cli.py, edge/show.py) and a check that the committed admin
+protos are current."""
 
 from __future__ import annotations
 
@@ -21,13 +22,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from edge import admin as admin_mod
-from edge.admin import AdminConfig, AdminServer, TailHub, check_exposure
+from edge import tail as tail_mod
+from edge.admin import AdminConfig, AdminServer, check_exposure
 from edge.buffer import Buffer, BufferConfig
-from edge.cli import ago, parse_time, span, to_dict
+from edge.cli import parse_time
 from edge.errors import ConfigError
 from edge.ingest import Ingest, IngestConfig, Rejection
 from edge.payload import Reading
 from edge.rates import RateMeter, device_of
+from edge.show import ago, span, to_dict
+from edge.tail import TailHub
 from edge.tracked import TrackedCache
 from edge.uplink import Uplink, UplinkConfig
 from protos import admin_pb2, admin_pb2_grpc
@@ -285,8 +289,8 @@ def test_tail_streams_committed_readings_through_its_filter(tmp_path: Path) -> N
 
 
 def test_a_slow_tail_client_misses_readings_counted_not_queued(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(admin_mod, "TAIL_QUEUE_BATCHES", 2)
-    monkeypatch.setattr(admin_mod, "TAIL_BATCH_MAX", 3)
+    monkeypatch.setattr(tail_mod, "TAIL_QUEUE_BATCHES", 2)
+    monkeypatch.setattr(tail_mod, "TAIL_BATCH_MAX", 3)
 
     async def body() -> None:
         hub = TailHub()

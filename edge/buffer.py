@@ -67,7 +67,9 @@ class BufferConfig:
     max_rows: int = 50_000_000
     max_bytes: int = 4 * 1024**3
     retention_s: float = 24 * 3600.0
-    memory_limit: str = "128MB"  # DuckDB's own cache; the backlog lives on disk, not in RAM
+    # DuckDB's own cache. The backlog lives on disk; a larger cache only fills up with pages of it
+    # (measured: RSS grew ~13 MB per million buffered readings up to the limit with 128MB).
+    memory_limit: str = "48MB"
     threads: int = 2
 
 
@@ -236,7 +238,7 @@ class Buffer:
                 keys, ts, values = zip(*readings, strict=True)
                 series = self._series
                 sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
-                batch = pa.table(  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
+                arrow_batch = pa.table(  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
                     {
                         "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
                         "series_id": pa.array(sids, pa.int32()),
@@ -244,7 +246,7 @@ class Buffer:
                         "value": pa.array(values, pa.float64()),
                     }
                 )
-                cur.execute("INSERT INTO readings SELECT * FROM batch")  # DuckDB reads the local Arrow table
+                cur.execute("INSERT INTO readings SELECT * FROM arrow_batch")  # DuckDB reads the local Arrow table
             cur.execute("INSERT INTO commits VALUES (?, ?, ?, ?)", [
                 commit_id, last if n else self.last_seq, [m for m, _ in ack_list], [d for _, d in ack_list]])
             cur.execute("COMMIT")

@@ -50,6 +50,9 @@ BACKOFF_MAX_S = 1.0  # dashboards must be live again within about a second of th
 AUTH_BACKOFF_S = 5.0  # a refused token will not fix itself quickly; do not hammer the hub
 LIVE_QUEUE_MAX = 64  # live-lane frames waiting to be sent; beyond this they are dropped (best effort)
 READY_MAX = 64  # commits encoded in memory for the sender; beyond this it reads from DuckDB
+# Commits up to this size are encoded on the writer thread for the low-latency path; larger ones
+# are read back from DuckDB in one vectorised query instead of costing the writer per reading.
+MEMORY_BATCH_MAX = 256
 GRPC_KEEPALIVE_MS = 10_000
 
 
@@ -132,7 +135,7 @@ class Uplink:
             frame = self._live_frame(committed, readings)
             if frame is not None:
                 loop.call_soon_threadsafe(self._offer_live, frame)
-        elif self.state is LinkState.STREAMING and len(readings) <= LIVE_BATCH:
+        elif self.state is LinkState.STREAMING and len(readings) <= MEMORY_BATCH_MAX:
             # Caught up: encode the commit here so the sender skips reading it back from DuckDB.
             frame = self._encode(committed, readings, range(len(readings)))
             loop.call_soon_threadsafe(self._ready.append, frame)

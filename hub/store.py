@@ -215,13 +215,14 @@ class Store:
         moved = False
         cur.execute("BEGIN TRANSACTION")
         try:
+            self._register_series(cur, {k for cols in batches for k in cols.keys if k not in self._series}, edge_id)
             for cols in batches:
                 n = len(cols)
                 start = int(np.searchsorted(cols.seqs, wm, side="right"))
                 if start >= n:
                     results.append(BatchResult(wm, 0, n))
                     continue
-                hub_ids = np.array([self._series_id(cur, key, edge_id) for key in cols.keys], dtype=np.int32)
+                hub_ids = np.array([self._series[key] for key in cols.keys], dtype=np.int32)
                 for device_id in {k[0] for k in cols.keys}:
                     if self._devices.get(device_id) != edge_id:
                         # The device now reports through another edge: tracked sync must follow it.
@@ -236,13 +237,13 @@ class Store:
                 sids = np.concatenate([p[0] for p in parts])
                 ts = np.concatenate([p[1] for p in parts])
                 values = np.concatenate([p[2] for p in parts])
-                batch = pa.table({  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
+                arrow_batch = pa.table({  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
                     "series_id": pa.array(sids),
                     "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
                     "value": pa.array(values),
                     "edge_seq": pa.array(np.concatenate([p[3] for p in parts])),
                 })
-                cur.execute("INSERT INTO sensor_data SELECT * FROM batch")
+                cur.execute("INSERT INTO sensor_data SELECT * FROM arrow_batch")
                 cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [wm, edge_id])
                 self._note_latest(sids, ts, values)
                 if time.monotonic() - self._last_flush >= LAST_VALUE_FLUSH_S:
@@ -276,17 +277,17 @@ class Store:
         self._last_flush = time.monotonic()
         if not dirty:
             return
-        latest = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
+        arrow_latest = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
             "series_id": pa.array(list(dirty), pa.int32()),
             "ts": pa.array([t for t, _ in dirty.values()], pa.int64()).cast(pa.timestamp("us")),
             "value": pa.array([v for _, v in dirty.values()], pa.float64()),
         })
         cur.execute(
-            "UPDATE series SET last_ts = l.ts, last_value = l.value FROM latest l "
+            "UPDATE series SET last_ts = l.ts, last_value = l.value FROM arrow_latest l "
             "WHERE series.series_id = l.series_id AND (series.last_ts IS NULL OR l.ts >= series.last_ts)"
         )
         cur.execute(
-            "UPDATE devices SET last_seen = m.ts FROM (SELECT s.device_id, max(l.ts) AS ts FROM latest l "
+            "UPDATE devices SET last_seen = m.ts FROM (SELECT s.device_id, max(l.ts) AS ts FROM arrow_latest l "
             "JOIN series s USING (series_id) GROUP BY s.device_id) m "
             "WHERE devices.device_id = m.device_id AND (devices.last_seen IS NULL OR m.ts > devices.last_seen)"
         )
@@ -310,22 +311,34 @@ class Store:
             "value": pa.array(values[pick]),
         })
 
-    def _series_id(self, cur: duckdb.DuckDBPyConnection, key: tuple[str, str, str], edge_id: str) -> int:
-        sid = self._series.get(key)
-        if sid is not None:
-            return sid
-        device_id = key[0]
-        if device_id not in self._devices:
-            cur.execute("INSERT INTO devices (device_id, name, edge_id, first_seen) VALUES (?, ?, ?, now())",
-                        [device_id, device_id, edge_id])
-            self._devices[device_id] = edge_id
-            logger.info("device %s registered (first reading via edge %s)", device_id, edge_id)
-        row = cur.execute("SELECT coalesce(max(series_id), 0) + 1 FROM series").fetchone()
-        sid = int(row[0]) if row else 1
-        cur.execute("INSERT INTO series (series_id, device_id, sensor_type, unit) VALUES (?, ?, ?, ?)",
-                    [sid, *key])
-        self._series[key] = sid
-        return sid
+    def _register_series(self, cur: duckdb.DuckDBPyConnection, keys: set[tuple[str, str, str]],
+                         edge_id: str) -> None:
+        """Add new series (and devices, on their first reading) with one insert each, not one per row:
+        a first batch from a site can bring thousands of them."""
+        if not keys:
+            return
+        new_devices = sorted({k[0] for k in keys} - self._devices.keys())
+        if new_devices:
+            arrow_new_devices = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
+                "device_id": pa.array(new_devices), "edge_id": pa.array([edge_id] * len(new_devices))})
+            cur.execute("INSERT INTO devices (device_id, name, edge_id, first_seen) "
+                        "SELECT device_id, device_id, edge_id, now() FROM arrow_new_devices")
+            for device_id in new_devices:
+                self._devices[device_id] = edge_id
+            logger.info("%d devices registered (first readings via edge %s): %s", len(new_devices), edge_id,
+                        ", ".join(new_devices[:5]) + (" ..." if len(new_devices) > 5 else ""))
+        row = cur.execute("SELECT coalesce(max(series_id), 0) FROM series").fetchone()
+        first = int(row[0]) + 1 if row else 1
+        ordered = sorted(keys)
+        arrow_new_series = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
+            "series_id": pa.array(range(first, first + len(ordered)), pa.int32()),
+            "device_id": pa.array([k[0] for k in ordered]),
+            "sensor_type": pa.array([k[1] for k in ordered]),
+            "unit": pa.array([k[2] for k in ordered]),
+        })
+        cur.execute("INSERT INTO series (series_id, device_id, sensor_type, unit) SELECT * FROM arrow_new_series")
+        for i, key in enumerate(ordered):
+            self._series[key] = first + i
 
     def _reload_keys(self, cur: duckdb.DuckDBPyConnection) -> None:
         self._series = {(d, s, u): i for i, d, s, u in cur.execute(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,13 +61,7 @@ async def _update_gauges(buffer: Buffer) -> None:
         await asyncio.sleep(GAUGE_INTERVAL_S)
 
 
-# paho's network thread, the writer and the uplink share the GIL; with the default 5 ms switch
-# interval a commit waits up to 5 ms for the GIL after each DuckDB call (measured: halving latency).
-GIL_SWITCH_INTERVAL_S = 0.0005
-
-
 async def run(cfg: EdgeConfig) -> None:
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     if cfg.metrics_port is not None:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)

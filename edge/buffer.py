@@ -25,6 +25,7 @@ Invariants
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -69,7 +70,7 @@ class BufferConfig:
     retention_s: float = 24 * 3600.0
     # DuckDB's own cache. The backlog lives on disk; a larger cache only fills up with pages of it
     # (measured: RSS grew ~13 MB per million buffered readings up to the limit with 128MB).
-    memory_limit: str = "48MB"
+    memory_limit: str = os.environ.get("EDGEHUB_BUFFER_MEMORY_LIMIT", "48MB")
     threads: int = 2
 
 

@@ -9,7 +9,10 @@ and tracked variables are handled in ``hub.dashboards``.
 
 Invariant: a batch's readings and its edge's new watermark are committed in one transaction,
 and only readings above the old watermark are stored, so a batch sent twice (after any crash or
-reconnect) is stored once. Only the writer thread (``Store.write``) mutates; reads run on other
+reconnect) is stored once. The watermark is carried by the rows themselves (``edge_id``,
+``edge_seq``), so the common commit is one INSERT statement, atomic on its own: at start-up an edge's
+watermark is the larger of ``edges.acked_seq`` (written lazily, and by parking) and its highest
+stored ``edge_seq``. Only the writer thread (``Store.write``) mutates; reads run on other
 threads through their own cursors (``Store.read``), so a slow query never blocks ingest.
 """
 
@@ -53,7 +56,8 @@ CREATE TABLE IF NOT EXISTS series (
     series_id INTEGER PRIMARY KEY, device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL,
     unit VARCHAR NOT NULL, last_ts TIMESTAMP, last_value DOUBLE);
 CREATE TABLE IF NOT EXISTS sensor_data (
-    series_id INTEGER NOT NULL, ts TIMESTAMP NOT NULL, value DOUBLE NOT NULL, edge_seq BIGINT NOT NULL);
+    series_id INTEGER NOT NULL, ts TIMESTAMP NOT NULL, value DOUBLE NOT NULL, edge_seq BIGINT NOT NULL,
+    edge_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS parked_batches (
     edge_id VARCHAR NOT NULL, first_seq BIGINT, last_seq BIGINT, reason VARCHAR NOT NULL,
     raw BLOB NOT NULL, parked_at TIMESTAMP NOT NULL);
@@ -103,6 +107,7 @@ class Store:
         self._latest: dict[int, tuple[int, float]] = {}
         self._latest_lock = threading.Lock()
         self._last_flush = 0.0
+        self._persisted_wm: dict[str, int] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> Store:
@@ -118,7 +123,10 @@ class Store:
         ).fetchall():
             self._series[(dev, sensor, unit)] = sid
         self._devices = dict(con.execute("SELECT device_id, edge_id FROM devices").fetchall())
-        self._watermarks = dict(con.execute("SELECT edge_id, acked_seq FROM edges").fetchall())
+        self._watermarks = dict(con.execute(
+            "SELECT e.edge_id, greatest(e.acked_seq, coalesce(d.seq, 0)) FROM edges e LEFT JOIN "
+            "(SELECT edge_id, max(edge_seq) AS seq FROM sensor_data GROUP BY edge_id) d USING (edge_id)").fetchall())
+        self._persisted_wm = dict(self._watermarks)
         logger.info("store %s opened: %d edges, %d devices, %d series", self.path,
                     len(self._watermarks), len(self._devices), len(self._series))
         return self
@@ -196,9 +204,12 @@ class Store:
         return self._watermarks.get(edge_id, 0)
 
     def list_edges(self) -> list[dict[str, Any]]:
-        return self.query_dicts(
+        rows = self.query_dicts(
             "SELECT edge_id, created_at, acked_seq, last_seen FROM edges WHERE NOT starts_with(edge_id, '@') "
             "ORDER BY edge_id")
+        for row in rows:  # the live watermark; the column is written once a second
+            row["acked_seq"] = self._watermarks.get(row["edge_id"], row["acked_seq"])
+        return rows
 
     # -- ingest (writer thread) ------------------------------------------------------------
     def commit_batch(self, edge_id: str, cols: Columns) -> BatchResult:
@@ -206,59 +217,63 @@ class Store:
         return self.commit_batches(edge_id, [cols])[-1]
 
     def commit_batches(self, edge_id: str, batches: list[Columns]) -> list[BatchResult]:
-        """Group commit: several consecutive batches of one edge in one transaction. Each result
-        says what its batch stored; the last one's watermark covers them all."""
+        """Group commit: several consecutive batches of one edge in one INSERT (atomic by itself).
+        Each result says what its batch stored; the last one's watermark covers them all."""
         wm = self._watermarks.get(edge_id, 0)
         results: list[BatchResult] = []
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         cur = self.cursor()
-        moved = False
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            self._register_series(cur, {k for cols in batches for k in cols.keys if k not in self._series}, edge_id)
-            for cols in batches:
-                n = len(cols)
-                start = int(np.searchsorted(cols.seqs, wm, side="right"))
-                if start >= n:
-                    results.append(BatchResult(wm, 0, n))
-                    continue
-                hub_ids = np.array([self._series[key] for key in cols.keys], dtype=np.int32)
-                for device_id in {k[0] for k in cols.keys}:
-                    if self._devices.get(device_id) != edge_id:
-                        # The device now reports through another edge: tracked sync must follow it.
-                        cur.execute("UPDATE devices SET edge_id = ? WHERE device_id = ?", [edge_id, device_id])
-                        logger.info("device %s now reports through edge %s", device_id, edge_id)
-                        moved = True
-                parts.append((hub_ids[cols.series_index[start:]], cols.ts_us[start:], cols.values[start:],
-                              cols.seqs[start:]))
-                wm = int(cols.seqs[-1])
-                results.append(BatchResult(wm, n - start, start, tuple(sorted({k[0] for k in cols.keys}))))
-            if parts:
-                sids = np.concatenate([p[0] for p in parts])
-                ts = np.concatenate([p[1] for p in parts])
-                values = np.concatenate([p[2] for p in parts])
-                arrow_batch = pa.table({  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
-                    "series_id": pa.array(sids),
-                    "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
-                    "value": pa.array(values),
-                    "edge_seq": pa.array(np.concatenate([p[3] for p in parts])),
-                })
-                cur.execute("INSERT INTO sensor_data SELECT * FROM arrow_batch")
-                cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [wm, edge_id])
-                self._note_latest(sids, ts, values)
-                if time.monotonic() - self._last_flush >= LAST_VALUE_FLUSH_S:
-                    self._flush_latest(cur)
-            cur.execute("COMMIT")
-        except Exception:
-            cur.execute("ROLLBACK")
-            self._reload_keys(cur)
-            raise
+        new_keys = {k for cols in batches for k in cols.keys if k not in self._series}
+        if new_keys:
+            self._register_series(cur, new_keys, edge_id)  # before the readings; harmless if we crash here
+        for cols in batches:
+            n = len(cols)
+            start = int(np.searchsorted(cols.seqs, wm, side="right"))
+            if start >= n:
+                results.append(BatchResult(wm, 0, n))
+                continue
+            self._follow_moved_devices(cur, cols, edge_id)
+            hub_ids = np.array([self._series[key] for key in cols.keys], dtype=np.int32)
+            parts.append((hub_ids[cols.series_index[start:]], cols.ts_us[start:], cols.values[start:],
+                          cols.seqs[start:]))
+            wm = int(cols.seqs[-1])
+            results.append(BatchResult(wm, n - start, start, tuple(sorted({k[0] for k in cols.keys}))))
+        if parts:
+            sids = np.concatenate([p[0] for p in parts])
+            ts = np.concatenate([p[1] for p in parts])
+            values = np.concatenate([p[2] for p in parts])
+            seqs = np.concatenate([p[3] for p in parts])
+            # One statement: the last row carries the new watermark (a batch's last_seq is its last row).
+            self._insert(cur, sids, ts, values, seqs, edge_id)
+            self._note_latest(sids, ts, values)
+            if time.monotonic() - self._last_flush >= LAST_VALUE_FLUSH_S:
+                self._flush_latest(cur)
         self._watermarks[edge_id] = wm
-        if moved:
-            for r in results:
-                for device_id in r.devices:
-                    self._devices[device_id] = edge_id
         return results
+
+    @staticmethod
+    def _arrow_rows(sids: np.ndarray, ts: np.ndarray, values: np.ndarray, seqs: np.ndarray, edge_id: str) -> pa.Table:
+        return pa.table({
+            "series_id": pa.array(sids),
+            "ts": pa.array(ts, pa.int64()).cast(pa.timestamp("us")),
+            "value": pa.array(values),
+            "edge_seq": pa.array(seqs),
+            "edge_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(seqs), dtype=np.int32)),
+                                                      pa.array([edge_id])),
+        })
+
+    def _insert(self, cur: duckdb.DuckDBPyConnection, sids: np.ndarray, ts: np.ndarray, values: np.ndarray,
+                seqs: np.ndarray, edge_id: str) -> None:
+        arrow_rows = self._arrow_rows(sids, ts, values, seqs, edge_id)  # noqa: F841 - DuckDB replacement scan
+        cur.execute("INSERT INTO sensor_data SELECT * FROM arrow_rows")
+
+    def _follow_moved_devices(self, cur: duckdb.DuckDBPyConnection, cols: Columns, edge_id: str) -> None:
+        """A device that now reports through another edge: the tracked sync must follow it."""
+        for device_id in {k[0] for k in cols.keys}:
+            if self._devices.get(device_id) != edge_id:
+                cur.execute("UPDATE devices SET edge_id = ? WHERE device_id = ?", [edge_id, device_id])
+                self._devices[device_id] = edge_id
+                logger.info("device %s now reports through edge %s", device_id, edge_id)
 
     def _note_latest(self, sids: np.ndarray, ts: np.ndarray, values: np.ndarray) -> None:
         latest = self._latest_per_series(sids, ts, values)
@@ -270,11 +285,15 @@ class Store:
                     self._latest[sid] = (t, v)
 
     def _flush_latest(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Write the last value of each series (and devices' last_seen) that changed since the last flush:
-        two statements once a second instead of on every commit."""
+        """Write the last value of each series (and devices' last_seen) that changed since the last flush,
+        and the edges' watermarks for the API: a few statements once a second instead of on every commit."""
         with self._latest_lock:
             dirty, self._latest = self._latest, {}
         self._last_flush = time.monotonic()
+        for edge_id, wm in self._watermarks.items():
+            if self._persisted_wm.get(edge_id) != wm:
+                cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [wm, edge_id])
+                self._persisted_wm[edge_id] = wm
         if not dirty:
             return
         arrow_latest = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)
@@ -356,6 +375,7 @@ class Store:
         cur.execute("UPDATE edges SET acked_seq = ?, last_seen = now() WHERE edge_id = ?", [new_wm, edge_id])
         cur.execute("COMMIT")
         self._watermarks[edge_id] = new_wm
+        self._persisted_wm[edge_id] = new_wm
         logger.error("parked batch %d-%d from edge %s: %s", first_seq, last_seq, edge_id, reason)
         return new_wm
 

@@ -6,18 +6,18 @@ uplink → **ack** (the hub's watermark passed its sequence number) → **delete
 older than the retention window, or earlier when the buffer is full).
 
 Invariants
-- Sequence numbers strictly increase and are never reused: each group commit writes one row to
-  ``commits`` (its id and its last sequence number) in the same transaction as its readings, and the
-  highest ``commits.last_seq`` is where numbering resumes after a crash.
+- Sequence numbers strictly increase and are never reused: numbering resumes after the highest
+  ``seq`` in ``readings``, or after ``meta.last_seq``, which is written before any delete.
 - An unacked reading is deleted only by the bound policy (buffer full: acked readings go first,
   then the oldest unacked ones), and every such drop is counted in ``meta.dropped_unacked``.
-- The same ``commits`` row holds the MQTT packet ids and payload digests of the messages of that
-  commit. After a crash between commit and PUBACK the broker redelivers those messages with ``dup``
-  set; a match is acked without being stored again (see ARCHITECTURE.md, "Edge → device
-  acknowledgement"). Old rows go in bulk during housekeeping; the last few always stay.
-- A group commit is four statements (begin, readings, commits row, commit): each DuckDB statement
-  costs a fraction of a millisecond from Python, and commit latency is the edge's share of end-to-end
-  latency.
+- The first reading of each message carries the message's MQTT packet id and payload digest
+  (``mid``, ``digest``; NULL on the other rows), written by the same statement as the readings.
+  After a crash between commit and PUBACK the broker redelivers those messages with ``dup`` set; a
+  match among the last messages stored is acked without being stored again (see ARCHITECTURE.md,
+  "Edge → device acknowledgement"). A message whose readings were all rejected stores nothing, so
+  storing nothing again on its redelivery is already right.
+- A group commit is therefore one INSERT, atomic on its own: each DuckDB statement costs a fraction
+  of a millisecond of CPU from Python, and at moderate rates commits are the edge's largest cost.
 - Only the writer thread mutates the file (``commit``, ``enforce_bounds``, ``apply_retention``,
   ``persist``); any thread may read through its own cursor.
 """
@@ -52,14 +52,12 @@ CREATE TABLE IF NOT EXISTS series (
     series_id INTEGER PRIMARY KEY, device_id VARCHAR NOT NULL, sensor_type VARCHAR NOT NULL,
     unit VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS readings (seq BIGINT NOT NULL, series_id INTEGER NOT NULL,
-    ts_us BIGINT NOT NULL, value DOUBLE NOT NULL);
+    ts_us BIGINT NOT NULL, value DOUBLE NOT NULL, mid INTEGER, digest BIGINT);
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS commits (commit_id BIGINT NOT NULL, last_seq BIGINT NOT NULL,
-    mids INTEGER[] NOT NULL, digests BIGINT[] NOT NULL);
 """
-_META_KEYS = ("acked_seq", "dropped_unacked", "dropped_acked")
-# commits rows kept by housekeeping: the PUBACKs of the last commits may still be in the socket.
-KEEP_COMMITS = 4
+_META_KEYS = ("last_seq", "acked_seq", "dropped_unacked", "dropped_acked")
+# Messages checked for redelivery after a restart: every packet id MQTT can have in flight.
+RECOVER_MESSAGES = 65_535
 
 
 @dataclass(frozen=True)
@@ -124,6 +122,7 @@ class Buffer:
         self._write_lock = threading.RLock()
         self.purged_unacked = 0
         self.last_seq = 0
+        self._persisted_last_seq = 0
         self.seq_floor = 0  # raised by the uplink when the hub's watermark is ahead (a wiped buffer)
         self.acked_seq = 0
         self._persisted_acked = 0
@@ -132,7 +131,6 @@ class Buffer:
         self.dropped_unacked = 0
         self.dropped_acked = 0
         self.commit_id = 0
-        self._startup_commit_id = 0
         self.recovered: set[tuple[int, int]] = set()
         self._keep_recovered = True
         self._last_housekeeping = 0.0
@@ -162,14 +160,15 @@ class Buffer:
             if key not in have:
                 con.execute("INSERT INTO meta VALUES (?, 0)", [key])
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        last = con.execute("SELECT coalesce(max(last_seq), 0), coalesce(max(commit_id), 0) FROM commits").fetchone()
-        self.last_seq = int(last[0]) if last else 0
+        last = con.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
+        self.last_seq = max(int(last[0]) if last else 0, meta["last_seq"])
+        self._persisted_last_seq = meta["last_seq"]
         self.acked_seq = self._persisted_acked = meta["acked_seq"]
         # A persisted watermark may be ahead of last_seq (learned from the hub after a wipe).
         self.seq_floor = self.acked_seq
         self.dropped_unacked = meta["dropped_unacked"]
         self.dropped_acked = meta["dropped_acked"]
-        self.commit_id = self._startup_commit_id = (int(last[1]) if last else 0) + 1
+        self.commit_id = 1
         for sid, dev, sensor, unit in con.execute(
             "SELECT series_id, device_id, sensor_type, unit FROM series ORDER BY series_id"
         ).fetchall():
@@ -178,7 +177,8 @@ class Buffer:
         row = con.execute("SELECT count(*) FROM readings").fetchone()
         self.rows = row[0] if row else 0
         self.recovered = {(m, d) for m, d in con.execute(
-            "SELECT unnest(mids), unnest(digests) FROM commits").fetchall()}
+            "SELECT mid, digest FROM readings WHERE mid IS NOT NULL ORDER BY seq DESC LIMIT ?",
+            [RECOVER_MESSAGES]).fetchall()}
         self._measure_bytes()
         logger.info(
             "buffer %s opened: %d readings, last_seq=%d, acked_seq=%d, %d messages awaiting PUBACK check",
@@ -189,6 +189,7 @@ class Buffer:
         if self._db is not None:
             with self._write_lock:
                 self._persist_acked(self._cursor())
+                self._persist_last_seq(self._cursor())
             for cur in self._cursors:
                 cur.close()
             self._cursors.clear()
@@ -216,49 +217,44 @@ class Buffer:
         return cur
 
     # -- writer thread ---------------------------------------------------------------------
-    def commit(
-        self, readings: list[Reading], acks: Iterable[tuple[int, int]], fresh: bool = True
-    ) -> Committed:
-        """Store ``readings`` and the (packet id, digest) of the messages that carried them, in one
-        transaction; return the sequence range assigned. ``fresh`` says a message without ``dup``
-        was among them, which means the broker finished redelivering, so recovered rows can go."""
+    def commit(self, readings: list[Reading], marks: Iterable[tuple[int, int, int]] = (),
+               fresh: bool = True) -> Committed:
+        """Store ``readings`` in one statement; ``marks`` are (index of a message's first reading, packet
+        id, digest) for each message that brought readings. Returns the sequence range assigned.
+        ``fresh`` says a message without ``dup`` was among them: the broker finished redelivering."""
         with self._write_lock:
-            return self._commit(readings, acks, fresh)
+            return self._commit(readings, list(marks), fresh)
 
-    def _commit(self, readings: list[Reading], acks: Iterable[tuple[int, int]], fresh: bool) -> Committed:
+    def _commit(self, readings: list[Reading], marks: list[tuple[int, int, int]], fresh: bool) -> Committed:
         cur = self._cursor()
         n = len(readings)
         base = max(self.last_seq, self.seq_floor)
         first = base + 1
         last = base + n
         commit_id = self.commit_id
-        ack_list = list(acks)
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            if n:
-                keys, ts, values = zip(*readings, strict=True)
-                series = self._series
-                sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
-                arrow_batch = pa.table(  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
-                    {
-                        "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
-                        "series_id": pa.array(sids, pa.int32()),
-                        "ts_us": pa.array(ts, pa.int64()),
-                        "value": pa.array(values, pa.float64()),
-                    }
-                )
-                cur.execute("INSERT INTO readings SELECT * FROM arrow_batch")  # DuckDB reads the local Arrow table
-            cur.execute("INSERT INTO commits VALUES (?, ?, ?, ?)", [
-                commit_id, last if n else self.last_seq, [m for m, _ in ack_list], [d for _, d in ack_list]])
-            cur.execute("COMMIT")
-        except Exception:
-            cur.execute("ROLLBACK")
-            # Series added in the failed transaction are gone from the file; forget them too.
-            self._reload_series(cur)
-            raise
+        if n:
+            keys, ts, values = zip(*readings, strict=True)
+            series = self._series
+            # A new series is inserted on its own first; if the reading insert then fails, it just waits.
+            sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
+            mids = np.zeros(n, dtype=np.int32)
+            digests = np.zeros(n, dtype=np.int64)
+            unmarked = np.ones(n, dtype=bool)
+            for index, mid, digest in marks:
+                mids[index], digests[index], unmarked[index] = mid, digest, False
+            arrow_batch = pa.table(  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
+                {
+                    "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
+                    "series_id": pa.array(sids, pa.int32()),
+                    "ts_us": pa.array(ts, pa.int64()),
+                    "value": pa.array(values, pa.float64()),
+                    "mid": pa.array(mids, mask=unmarked),
+                    "digest": pa.array(digests, mask=unmarked),
+                }
+            )
+            cur.execute("INSERT INTO readings SELECT * FROM arrow_batch")
         # A fresh (non-dup) message means the broker finished redelivering what it had before a restart.
-        clear_recovered = fresh and self._keep_recovered
-        if clear_recovered:
+        if fresh and self._keep_recovered:
             self._keep_recovered = False
             self.recovered.clear()
         self.last_seq = last if n else self.last_seq
@@ -290,6 +286,12 @@ class Buffer:
             cur.execute("UPDATE meta SET value = ? WHERE key = 'acked_seq'", [acked])
             self._persisted_acked = acked
 
+    def _persist_last_seq(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Before rows are deleted: numbering must not restart if the newest rows go too."""
+        if self.last_seq != self._persisted_last_seq:
+            cur.execute("UPDATE meta SET value = ? WHERE key = 'last_seq'", [self.last_seq])
+            self._persisted_last_seq = self.last_seq
+
     def housekeeping(self, now_us: int | None = None, force: bool = False) -> None:
         """Persist the ack watermark, apply retention and the bounds; cheap when called often."""
         now = time.monotonic()
@@ -299,8 +301,6 @@ class Buffer:
         with self._write_lock:
             cur = self._cursor()
             self._persist_acked(cur)
-            if not self._keep_recovered:  # after a restart, keep the old rows until redelivery is over
-                cur.execute("DELETE FROM commits WHERE commit_id <= ?", [self.commit_id - 1 - KEEP_COMMITS])
             self.apply_retention(now_us if now_us is not None else time.time_ns() // 1000)
             self._measure_bytes()
             self.enforce_bounds()
@@ -309,6 +309,7 @@ class Buffer:
         """Delete acked readings older than the retention window, in one statement."""
         cutoff = now_us - int(self.config.retention_s * 1_000_000)
         cur = self._cursor()
+        self._persist_last_seq(cur)
         deleted = _deleted(cur.execute("DELETE FROM readings WHERE seq <= ? AND ts_us < ?", [self.acked_seq, cutoff]))
         if deleted:
             self.rows -= deleted
@@ -332,6 +333,7 @@ class Buffer:
         if to_free <= 0:
             return 0
         cur = self._cursor()
+        self._persist_last_seq(cur)
         row = cur.execute(
             "SELECT max(seq) FROM (SELECT seq FROM readings ORDER BY seq LIMIT ?)", [to_free]
         ).fetchone()
@@ -360,6 +362,7 @@ class Buffer:
         decision: the unacked ones will never reach the hub). Returns (acked, unacked) deleted."""
         with self._write_lock:
             cur = self._cursor()
+            self._persist_last_seq(cur)
             cur.execute("BEGIN TRANSACTION")
             try:
                 acked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ?",

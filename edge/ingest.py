@@ -116,7 +116,7 @@ class Ingest:
         self.stats = IngestStats()
         self.connected = False
         # (packet id, digest) of the messages of the last commits, to recognise a redelivery: after
-        # a restart (seeded from the buffer's pending_acks) or after a broker reconnect, when the
+        # a restart (seeded from the buffer's last stored messages) or after a broker reconnect, when the
         # broker sends again, with dup set, messages whose PUBACK it never got.
         self._recent: deque[frozenset[tuple[int, int]]] = deque(
             [frozenset(buffer.recovered)], maxlen=RECENT_COMMITS)
@@ -248,7 +248,7 @@ class Ingest:
 
     def _commit_with_retry(self, group: list[Message]) -> None:
         readings: list[Reading] = []
-        acks: list[tuple[int, int]] = []
+        marks: list[tuple[int, int, int]] = []  # (first reading, packet id, digest) per stored message
         seen: set[tuple[int, int]] = set()
         recent = self._recent
         fresh = False
@@ -260,15 +260,15 @@ class Ingest:
                 continue
             fresh = fresh or not m.dup
             if m.readings:
+                if m.qos:
+                    marks.append((len(readings), m.mid, m.digest))
+                    seen.add(key)
                 readings.extend(m.readings)
-            if m.qos:
-                acks.append(key)
-                seen.add(key)
         delay = 0.05
         while True:
             started = time.perf_counter()
             try:
-                committed = self.buffer.commit(readings, acks, fresh)
+                committed = self.buffer.commit(readings, marks, fresh)
                 break
             except Exception as exc:
                 # Nothing is acked, so the broker keeps the messages; retrying is safe.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.buffer import KEEP_COMMITS, Buffer, BufferConfig
+from edge.buffer import Buffer, BufferConfig
 from edge.payload import Reading
 
 NOW_US = 1_752_045_302_000_000
@@ -43,7 +43,7 @@ def _stored_seqs(buf: Buffer) -> list[int]:
 
 
 def _pending(buf: Buffer) -> set[tuple[int, int]]:
-    return {(m, d) for m, d in buf.query("SELECT unnest(mids), unnest(digests) FROM commits")}
+    return {(m, d) for m, d in buf.query("SELECT mid, digest FROM readings WHERE mid IS NOT NULL")}
 
 
 # -- sequence numbers -----------------------------------------------------------------------
@@ -60,7 +60,7 @@ def test_commit_assigns_contiguous_sequence_numbers(buf: Buffer) -> None:
 
 def test_commit_without_readings_assigns_nothing(buf: Buffer) -> None:
     buf.commit(_readings(2), [])
-    empty = buf.commit([], [(1, 11)])
+    empty = buf.commit([], [])
     assert empty.count == 0
     assert buf.last_seq == 2
     assert buf.commit(_readings(1), []).first_seq == 3
@@ -132,48 +132,35 @@ def test_read_after_skips_readings_deleted_from_the_front(buf: Buffer) -> None:
 
 
 # -- PUBACK recovery rows -------------------------------------------------------------------
-def test_pending_acks_are_recovered_after_reopen(buf: Buffer) -> None:
-    buf.commit(_readings(2), [(1, 111), (2, 222)])
+def test_message_marks_are_recovered_after_reopen(buf: Buffer) -> None:
+    # Two messages: the first brought two readings, the second one reading.
+    buf.commit(_readings(3), [(0, 1, 111), (2, 2, 222)])
+    assert _pending(buf) == {(1, 111), (2, 222)}
+    assert [m for (m,) in buf.query("SELECT mid FROM readings ORDER BY seq")] == [1, None, 2]
     buf = _reopen(buf)
     try:
         assert buf.recovered == {(1, 111), (2, 222)}
-        # Redeliveries only (fresh=False): the recovered rows must stay, even through housekeeping.
+        # Redeliveries only (fresh=False): the recovered set must stay for the next check.
         buf.commit([], [], fresh=False)
-        for _ in range(KEEP_COMMITS + 1):
-            buf.commit([], [], fresh=False)
-        buf.housekeeping(force=True)
-        assert {(1, 111), (2, 222)} <= _pending(buf)
-        # A fresh message shows redelivery is over; later housekeeping drops rows beyond the last few.
-        buf.commit(_readings(1), [(3, 333)], fresh=True)
-        for i in range(KEEP_COMMITS):
-            buf.commit(_readings(1), [(10 + i, 1000 + i)], fresh=True)
-        buf.housekeeping(force=True)
-        assert _pending(buf) == {(10 + i, 1000 + i) for i in range(KEEP_COMMITS)}
-    finally:
-        buf.close()
-    with Buffer(BufferConfig(path=buf.config.path)) as again:
-        assert again.recovered == {(10 + i, 1000 + i) for i in range(KEEP_COMMITS)}
-
-
-def test_recovered_set_is_emptied_with_the_file_rows(buf: Buffer) -> None:
-    buf.commit(_readings(1), [(1, 111)])
-    buf = _reopen(buf)
-    try:
-        buf.commit(_readings(1), [(2, 222)], fresh=True)
-        assert (2, 222) in _pending(buf)
-        # A later redelivery of an unrelated message with the same packet id and payload must be
-        # stored, not skipped as "already stored" against a row the file no longer has.
+        assert buf.recovered == {(1, 111), (2, 222)}
+        # A fresh message shows redelivery is over.
+        buf.commit(_readings(1), [(0, 3, 333)], fresh=True)
         assert buf.recovered == set()
     finally:
         buf.close()
+    with Buffer(BufferConfig(path=buf.config.path)) as again:
+        assert again.recovered == {(1, 111), (2, 222), (3, 333)}
 
 
-def test_housekeeping_keeps_the_acks_of_the_last_commits_only(buf: Buffer) -> None:
-    for i in range(KEEP_COMMITS + 3):
-        buf.commit(_readings(1), [(i, 10 * i)])
-    assert len(_pending(buf)) == KEEP_COMMITS + 3  # nothing deleted on the commit path
-    buf.housekeeping(force=True)
-    assert _pending(buf) == {(i, 10 * i) for i in range(3, KEEP_COMMITS + 3)}
+def test_numbering_survives_deleting_every_row(path: Path) -> None:
+    with Buffer(BufferConfig(path=path, retention_s=0)) as buf:
+        buf.commit(_readings(4, ts_us=NOW_US - HOUR_US), [])
+        buf.mark_acked(4)
+        assert buf.apply_retention(NOW_US) == 4
+        assert buf.rows == 0
+    with Buffer(BufferConfig(path=path)) as again:
+        assert again.last_seq == 4
+        assert again.commit(_readings(1), []).first_seq == 5
 
 
 # -- acks, retention, bounds ----------------------------------------------------------------

@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                          "cores (default 5 quick, 120 full)")
     ap.add_argument("--attempts", type=int, default=None,
                     help=f"runs of a scenario at most, repeated while other processes used more than "
-                         f"{OTHER_LOAD_RETRY * 100:.0f}%% of a core during it; the cleanest is kept (default 1 quick, 3 full)")
+                         f"{OTHER_LOAD_RETRY * 100:.0f}%% of a core during it; the cleanest is kept "
+                         "(default 1 quick, 3 full)")
     ap.add_argument("--switch-interval-ms", type=float, default=None,
                     help="experiment: run hub and edge with this sys.setswitchinterval (Python's default is 5 ms)")
     ap.add_argument("--product-env", action="append", default=[], metavar="KEY=VALUE",

@@ -222,6 +222,12 @@ class Uplink:
                     self.last_error = str(exc)
                     delay = backoff.next_delay()
                     self._log.warning("reconnect", "uplink: %s; reconnecting in %.2f s", exc, delay)
+                except ConfigError:
+                    raise  # bad TLS settings: fail at start-up, do not retry
+                except Exception as exc:  # never let a surprise in the link stop ingest: log and reconnect
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    delay = backoff.next_delay()
+                    logger.exception("uplink: unexpected error; reconnecting in %.2f s", delay)
                 await asyncio.sleep(delay)
         finally:
             self._set_state(LinkState.CLOSED)
@@ -294,6 +300,9 @@ class Uplink:
                     # A hub that rejects our client certificate just closes the socket; say where to look.
                     hint = " (with TLS this often means the hub refused this edge's certificate: see the hub's log)"
                 raise UplinkError(f"{code.name}: {exc.details()}{hint}") from exc
+            except (asyncio.InvalidStateError, grpc.RpcError) as exc:
+                # A write racing the end of the call ("RPC already finished"): the stream is gone.
+                raise UplinkError(f"stream ended: {exc}") from exc
             finally:
                 call.cancel()
                 self._inflight.clear()

@@ -88,7 +88,7 @@ def parse_time_us(text: str, name: str) -> int:
     return us
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -161,13 +161,13 @@ class Api:
         to_us = parse_time_us(q["to"], "to") if q.get("to") else None
         if from_us is not None and to_us is not None and from_us > to_us:
             raise error(400, "from must not be after to")
-        limit = _int_param(request, "limit", READINGS_DEFAULT_LIMIT, 1, READINGS_MAX_LIMIT)
+        limit = int_param(request, "limit", READINGS_DEFAULT_LIMIT, 1, READINGS_MAX_LIMIT)
         if not await self.store.read(self.store.device_exists, device_id):
             raise error(404, f"no device {device_id!r}")
         if q.get("max_points"):
             if not q.get("sensor_type"):
                 raise error(400, "max_points needs sensor_type: one series is bucketed at a time")
-            max_points = _int_param(request, "max_points", 1000, 1, READINGS_MAX_LIMIT)
+            max_points = int_param(request, "max_points", 1000, 1, READINGS_MAX_LIMIT)
             return ORJSONResponse(await self.store.read(
                 self.store.readings_bucketed, device_id, q["sensor_type"], from_us, to_us, max_points))
         rows = await self.store.read(

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from edge.payload import parse
 from edgehub.columns import Columns
 from hub import auth, metrics
-from hub.api import ORJSONResponse, json_body, user_of
+from hub.api import ORJSONResponse, int_param, json_body, user_of
 from hub.dashboards import Dashboards, TrackedChange, User
 from hub.errors import BadRequest, NotFound
 from hub.fanout import Fanout
@@ -147,7 +147,7 @@ class Views:
         body: dict[str, Any] = {"node_id": node_id, "type": node["type"], "output": items[-1] if items else None,
                                 "alerts": state.alerts[-20:] if state else []}
         if request.query_params.get("limit"):
-            limit = _int(request.query_params["limit"], "limit", 1, 1000)
+            limit = int_param(request, "limit", 1000, 1, 1000)
             body["history"] = items[-limit:]
         return ORJSONResponse(body)
 
@@ -283,14 +283,3 @@ class Views:
             WebSocketRoute("/ws/widgets/{widget_id}/", self.ws_widget),
             WebSocketRoute("/ws/sensors/", self.ws_sensors),
         ]
-
-
-def _int(raw: str, name: str, low: int, high: int) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return value
-

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.site import running_site
 from firmware.sim import SENSORS, device_ids
-from tests.support import ADMIN, Edge, Hub, Mosquitto, Proc, sim, wait_for
+from tests.support import ADMIN, sim, wait_for
 from tests.web.browser import ARGS, CHROMIUM
 
 COUNT_FRAMES = """() => { window.__frames = 0; const tick = () => { window.__frames++; requestAnimationFrame(tick); };
@@ -31,17 +30,9 @@ HEAP = "() => { gc(); return performance.memory.usedJSHeapSize; }"
 def run(seconds: float, n_widgets: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    work = Path(tempfile.mkdtemp(prefix="edgehub-browser-"))
-    procs: list[Proc] = []
     devices = max(1, n_widgets // len(SENSORS))
-    try:
-        broker = Mosquitto(work / "broker").start()
-        procs.append(broker)
-        hub = Hub(work).start()
-        procs.append(hub)
-        edge = Edge(work, "bench", hub.address, hub.register_edge("bench"), broker.url).start()
-        procs.append(edge)
-        edge.wait_subscribed()
+    with running_site("browser", "bench") as site:
+        work, broker, hub, procs = site.work, site.broker, site.hub, site.procs
         rate = 10 * len(SENSORS)  # readings/s per device: 10 samples/s per sensor
         publisher = sim(broker.url, work, devices=devices, count=int(rate * devices * (seconds + 60)), rate=rate,
                         seed="browser", waveform="real")
@@ -78,9 +69,6 @@ def run(seconds: float, n_widgets: int) -> dict[str, Any]:
             browser.close()
         return {"widgets": n_widgets, "seconds": elapsed, "fps": frames / elapsed, "heap_start": heap_start,
                 "heap_end": heap_end, "live": live}
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
 
 
 def table(r: dict[str, Any]) -> str:

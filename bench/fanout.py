@@ -22,17 +22,16 @@ import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.support import Edge, Hub, Mosquitto, Proc, wait_for
+from bench.site import running_site
+from tests.support import wait_for
 
 SENSORS_PER_DEVICE = 5
 
@@ -76,16 +75,8 @@ def publish(url: str, pairs: list[tuple[str, str]], rate: float, seconds: float,
 
 
 def run(seconds: float, rate: float, n_widgets: int, n_clients: int) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="edgehub-fanout-"))
-    procs: list[Proc] = []
-    try:
-        broker = Mosquitto(work / "broker").start()
-        procs.append(broker)
-        hub = Hub(work).start()
-        procs.append(hub)
-        edge = Edge(work, "fan", hub.address, hub.register_edge("fan"), broker.url).start()
-        procs.append(edge)
-        edge.wait_subscribed()
+    with running_site("fanout", "fan") as site:
+        broker, hub = site.broker, site.hub
         pairs = series(n_widgets)
         ev = mp.Event()
         ev.set()
@@ -120,9 +111,6 @@ def run(seconds: float, rate: float, n_widgets: int, n_clients: int) -> dict[str
             "p50_ms": statistics.median(lat) if lat else float("nan"),
             "p99_ms": lat[int(len(lat) * 0.99)] if lat else float("nan"), "dropped": dropped,
         }
-    finally:
-        for p in reversed(procs):
-            p.stop()
 
 
 async def _ws_frames(host: str, port: int, path: str, seconds: float, on_text: Any) -> None:

@@ -40,7 +40,7 @@ PRODUCT_ENV: dict[str, str] = {}
 
 
 class BenchError(RuntimeError):
-    pass
+    """A benchmark could not be set up or measured (not a missed target)."""
 
 
 def free_port() -> int:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.site import running_site
 from firmware.sim import SENSORS, device_ids
-from tests.support import Edge, Hub, Mosquitto, Proc, sim, wait_for
+from tests.support import sim, wait_for
 
 SAMPLE_EVERY_S = 30.0
 
@@ -44,17 +43,10 @@ def read_socket(url: str, stop: threading.Event, counter: list[int]) -> None:
 
 
 def run(minutes: float, rate: float) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="edgehub-soak-"))
-    procs: list[Proc] = []
     stop = threading.Event()
-    try:
-        broker = Mosquitto(work / "broker").start()
-        procs.append(broker)
-        hub = Hub(work).start()
-        procs.append(hub)
-        edge = Edge(work, "soak", hub.address, hub.register_edge("soak"), broker.url).start()
-        procs.append(edge)
-        edge.wait_subscribed()
+    with running_site("soak", "soak") as site:
+        work, broker, hub, procs = site.work, site.broker, site.hub, site.procs
+        site.cleanup.append(stop.set)  # end the socket readers before the hub goes
         devices = 20
         seconds = minutes * 60
         publisher = sim(broker.url, work, devices=devices, count=int(rate * (seconds + 120)), rate=rate / devices,
@@ -80,10 +72,6 @@ def run(minutes: float, rate: float) -> dict[str, Any]:
             time.sleep(min(SAMPLE_EVERY_S, max(0.0, seconds - elapsed)))
         samples.append((time.monotonic() - started, rss_mib(hub.pid), hub.edge("soak")["acked_seq"]))
         return {"samples": samples, "rate": rate, "minutes": minutes, "ws_messages": sum(c[0] for c in counters)}
-    finally:
-        stop.set()
-        for proc in reversed(procs):
-            proc.stop()
 
 
 def table(r: dict[str, Any]) -> str:

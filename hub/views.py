@@ -224,7 +224,7 @@ class Views:
                 for message in batch:
                     await ws.send_text(message.decode())
         except (WebSocketDisconnect, RuntimeError, OSError):
-            pass
+            logger.debug("widget socket for %s went away", widget_id)
         finally:
             self.fanout.unsubscribe(sub)
 

@@ -56,17 +56,23 @@ class Views:
         """Rebuild widget buffers and flow state from storage (at hub start)."""
         await self.store.write(self.store.ensure_edge, DIRECT_EDGE)
         self._direct_seq = self.store.watermark(DIRECT_EDGE)
+        # The link is already serving: listen first, so that nothing committed while buffers are
+        # rebuilt is missed (a sample that comes both ways is kept once).
+        self.link.listeners.append(self.widgets.on_samples)
         for flow_uuid, doc in await self.store.read(self.dash.all_flows):
             await self._install_flow(flow_uuid, doc)
         for widget_id, device_id, sensor, max_samples in await self.store.read(self.dash.all_tracked):
-            prime = await self.store.read(self.store.series_tail, device_id, sensor, max_samples)
-            self.widgets.add_device_widget(widget_id, device_id, sensor, max_samples, prime)
+            await self._start_device_widget(widget_id, device_id, sensor, max_samples)
         for _, w in await self.store.read(self.dash.all_widgets):
             src = w.get("dataSource") or {}
             if src.get("kind") == "node":
                 self.widgets.add_node_widget(w["id"], src["flow_uuid"], src["node_id"], w.get("max_samples", 50))
-        self.link.listeners.append(self.widgets.on_samples)
         logger.info("live widgets loaded: %d buffers, %d flows", len(self.widgets.rings), len(self.widgets.graphs))
+
+    async def _start_device_widget(self, widget_id: str, device_id: str, sensor: str, max_samples: int) -> None:
+        ring = self.widgets.add_device_widget(widget_id, device_id, sensor, max_samples)
+        rows = await self.store.read(self.store.series_tail, device_id, sensor, max_samples)
+        self.widgets.prime(widget_id, ring, rows)
 
     async def _install_flow(self, flow_uuid: str, doc: dict[str, Any]) -> None:
         try:
@@ -88,10 +94,7 @@ class Views:
         for wid in removed_widgets or ():
             self.widgets.remove_widget(wid)
         for tv in change.added:
-            prime = await self.store.read(self.store.series_tail, tv["device_id"], tv["sensor_type"],
-                                          tv["max_samples"])
-            self.widgets.add_device_widget(tv["widget_id"], tv["device_id"], tv["sensor_type"],
-                                           tv["max_samples"], prime)
+            await self._start_device_widget(tv["widget_id"], tv["device_id"], tv["sensor_type"], tv["max_samples"])
         for w in (dashboard or {}).get("widgets", []):
             src = w.get("dataSource") or {}
             if src.get("kind") == "node" and w["id"] not in self.widgets.rings:

@@ -94,15 +94,22 @@ class LiveWidgets:
         self.widget_node: dict[str, tuple[str, str]] = {}
 
     # -- widgets ---------------------------------------------------------------------------
-    def add_device_widget(self, widget_id: str, device_id: str, sensor_type: str, max_samples: int,
-                          prime: Iterable[tuple[int, int, float, str]] = ()) -> None:
+    def add_device_widget(self, widget_id: str, device_id: str, sensor_type: str, max_samples: int) -> Ring:
+        """Start a device widget's buffer; it takes live samples at once, before :meth:`prime` fills
+        it from storage, so that a reading committed while the stored tail is being read is kept."""
         self._forget(widget_id)
         ring = Ring(max_samples)
-        for ts, seq, value, unit in prime:
-            ring.add(ts, seq, value, unit)
         self.rings[widget_id] = ring
         self.widget_series[widget_id] = (device_id, sensor_type)
         self.by_series.setdefault((device_id, sensor_type), set()).add(widget_id)
+        return ring
+
+    def prime(self, widget_id: str, ring: Ring, rows: Iterable[tuple[int, int, float, str]]) -> None:
+        """Merge stored samples into a buffer started by :meth:`add_device_widget` (duplicates of
+        samples that arrived live meanwhile are skipped), unless the widget was replaced since."""
+        if self.rings.get(widget_id) is ring:
+            for ts, seq, value, unit in rows:
+                ring.add(ts, seq, value, unit)
 
     def add_node_widget(self, widget_id: str, flow_uuid: str, node_id: str, max_samples: int) -> None:
         self._forget(widget_id)

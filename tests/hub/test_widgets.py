@@ -162,8 +162,26 @@ def test_live_lane_then_durable_lane_gives_one_sample(live: LiveWidgets, fanout:
 
 def test_prime_fills_a_new_widget(live: LiveWidgets) -> None:
     prime = [(T0_US + i * SEC_US, i, float(i), "%") for i in range(5)]
-    live.add_device_widget("w", DEVICE, "humidity", 3, prime)
+    ring = live.add_device_widget("w", DEVICE, "humidity", 3)
+    live.prime("w", ring, prime)
     assert [s["value"] for s in live.samples("w") or []] == [2.0, 3.0, 4.0]
+
+
+def test_a_sample_committed_while_the_stored_tail_is_read_is_kept(live: LiveWidgets) -> None:
+    # The stored tail was read before reading 5 was committed; reading 5 reached the listener
+    # before the tail came back. Both must end up in the buffer, reading 4 once.
+    ring = live.add_device_widget("w", DEVICE, "humidity", 50)
+    live.on_samples("edge-1", _cols([(HUM, T0_US + 4 * SEC_US, 4.0), (HUM, T0_US + 5 * SEC_US, 5.0)],
+                                    first_seq=4), True)
+    live.prime("w", ring, [(T0_US + i * SEC_US, i, float(i), "%") for i in range(5)])
+    assert [s["value"] for s in live.samples("w") or []] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_a_prime_for_a_replaced_widget_is_dropped(live: LiveWidgets) -> None:
+    stale = live.add_device_widget("w", DEVICE, "humidity", 50)
+    live.add_device_widget("w", DEVICE, "temperature", 50)
+    live.prime("w", stale, [(T0_US, 1, 40.0, "%")])
+    assert live.samples("w") == []
 
 
 def test_push_reaches_a_subscriber_as_the_exact_sample_json(live: LiveWidgets, fanout: Fanout) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -62,26 +62,8 @@ class Rejected(Exception):
 def parse_timestamp(raw: object) -> int:
     """ISO-8601 text (``Z`` or an offset; naive means UTC) or epoch milliseconds -> epoch microseconds."""
     if type(raw) is str:
-        cached = _TS_CACHE.get(raw)
-        if cached is not None:
-            return cached
-        try:
-            dt = datetime.fromisoformat(raw)
-        except ValueError:
-            raise Rejected("bad_timestamp", f"not ISO-8601: {raw[:40]!r}") from None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=UTC)
-        try:
-            # Whole seconds from timestamp() are exact; the microseconds come from the field itself.
-            ts = math.floor(dt.timestamp()) * 1_000_000 + dt.microsecond
-        except (OverflowError, ValueError, OSError):
-            raise Rejected("bad_timestamp", f"out of range: {raw[:40]!r}") from None
-        if not MIN_TS_US <= ts <= MAX_TS_US:
-            raise Rejected("bad_timestamp", f"out of range: {raw[:40]!r}")
-        if len(_TS_CACHE) >= TS_CACHE_SIZE:
-            _TS_CACHE.clear()
-        _TS_CACHE[raw] = ts
-        return ts
+        fast = _iso_z(raw)
+        return fast if fast is not None else _iso_any(raw)
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         if not math.isfinite(raw):
             raise Rejected("bad_timestamp", "not finite")
@@ -93,10 +75,51 @@ def parse_timestamp(raw: object) -> int:
     return ts
 
 
-# Readings of one bulk message (and consecutive messages) often share a timestamp string; parsing
-# ISO text is a third of the per-reading cost, so recent results are kept.
-TS_CACHE_SIZE = 4096
-_TS_CACHE: dict[str, int] = {}
+# Turning ISO text into epoch microseconds was the largest per-reading cost of a bulk message:
+# fromisoformat is quick, datetime.timestamp() is not. Devices send ``YYYY-MM-DDTHH:MM:SS[.f]Z``,
+# whose minute ("YYYY-MM-DDTHH:MM") changes once a minute, so the epoch of each recent minute is
+# kept and only the seconds are added. fromisoformat still checks every string.
+MINUTE_CACHE_SIZE = 4096
+_MINUTES: dict[str, int] = {}
+_MINUTE_US = 60_000_000
+
+
+def _iso_z(raw: str) -> int | None:
+    """A UTC ``...Z`` string whose minute was seen before, or None (the full parser then decides
+    and remembers the minute)."""
+    if raw[-1:] != "Z" or raw[16:17] != ":":
+        return None
+    minute = _MINUTES.get(raw[:16])
+    if minute is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return minute + dt.second * 1_000_000 + dt.microsecond
+
+
+def _iso_any(raw: str) -> int:
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Rejected("bad_timestamp", f"not ISO-8601: {raw[:40]!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        # Whole seconds from timestamp() are exact; the microseconds come from the field itself.
+        ts = math.floor(dt.timestamp()) * 1_000_000 + dt.microsecond
+    except (OverflowError, ValueError, OSError):
+        raise Rejected("bad_timestamp", f"out of range: {raw[:40]!r}") from None
+    if not MIN_TS_US <= ts <= MAX_TS_US:
+        raise Rejected("bad_timestamp", f"out of range: {raw[:40]!r}")
+    if len(raw) >= 20 and raw[-1] == "Z" and raw[16] == ":":
+        if len(_MINUTES) >= MINUTE_CACHE_SIZE:
+            _MINUTES.clear()
+        _MINUTES[raw[:16]] = ts - ts % _MINUTE_US
+    return ts
+
+
 _MISSING = object()
 
 
@@ -136,8 +159,13 @@ def _reading(device_id: str, obj: dict, now_us: int, allowed: frozenset[str]) ->
     if type(unit) is not str or len(unit) > MAX_NAME_LENGTH:
         raise Rejected("bad_unit", f"unit must be a string of at most {MAX_NAME_LENGTH} characters")
     raw_ts = obj.get("timestamp")
-    cached = _TS_CACHE.get(raw_ts) if type(raw_ts) is str else None
-    ts = now_us if raw_ts is None else cached if cached is not None else parse_timestamp(raw_ts)
+    if raw_ts is None:
+        ts = now_us
+    elif type(raw_ts) is str:
+        fast = _iso_z(raw_ts)
+        ts = fast if fast is not None else _iso_any(raw_ts)
+    else:
+        ts = parse_timestamp(raw_ts)
     return ((device_id, sensor_type, unit), ts, value)
 
 
@@ -179,6 +207,14 @@ def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[R
             raise Rejected("bad_readings", f"readings must be a list of 1-{MAX_READINGS_PER_MESSAGE} objects")
     except Rejected as rej:
         return [], [rej]
+    fast = _all_good(device_id, readings, now_us)
+    if fast is not None:
+        return fast, []
+    return _one_by_one(device_id, readings, now_us)
+
+
+def _one_by_one(device_id: str, readings: list, now_us: int) -> tuple[list[Reading], list[Rejected]]:
+    """Each reading of a bulk message checked on its own: good ones kept, bad ones rejected with a reason."""
     good: list[Reading] = []
     bad: list[Rejected] = []
     for item in readings:
@@ -191,3 +227,57 @@ def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[R
         except Rejected as rej:
             bad.append(rej)
     return good, bad
+
+
+_DICT = frozenset((dict,))
+_FLOAT = frozenset((float,))
+_NUMBER = frozenset((float, int))
+_FAST_FIELDS = READING_FIELDS - {"device_id"}
+_ONE_US = timedelta(microseconds=1)
+
+
+def _all_good(device_id: str, readings: list, now_us: int) -> list[Reading] | None:
+    """The readings of a bulk message when every one of them is good, checked a field at a time
+    (C loops over the whole list instead of Python code per reading: about 2.5x faster); None as soon
+    as anything is unusual, and ``_one_by_one`` then decides reading by reading and gives reasons."""
+    if set(map(type, readings)) != _DICT:
+        return None
+    fields = set().union(*readings)
+    if not _FAST_FIELDS.issuperset(fields):
+        return None
+    n = len(readings)
+    try:
+        sensors = [r["sensor_type"] for r in readings]
+        values = [r["value"] for r in readings]
+        units = [r.get("unit", "") for r in readings] if "unit" in fields else [""] * n
+        names = set(sensors)
+        names.update(units)
+    except (KeyError, TypeError):  # a missing field; a list or object where a name belongs
+        return None
+    for name in names:
+        if type(name) is not str or len(name) > MAX_NAME_LENGTH:
+            return None
+    if "" in names and "" in sensors:
+        return None
+    kinds = set(map(type, values))
+    if kinds != _FLOAT:
+        if not _NUMBER.issuperset(kinds):
+            return None
+        try:
+            values = [float(v) for v in values]
+        except OverflowError:
+            return None
+    total = sum(values)
+    if total - total != 0.0:  # a NaN or infinity among them (or a sum that overflows: checked one by one)
+        return None
+    if "timestamp" in fields:
+        try:
+            stamps = list(map(datetime.fromisoformat, [r.get("timestamp") for r in readings]))
+            ts = [(d - _EPOCH) // _ONE_US for d in stamps]  # naive - aware is a TypeError: one by one
+        except (TypeError, ValueError, OverflowError):
+            return None
+        if min(ts) < MIN_TS_US or max(ts) > MAX_TS_US:
+            return None
+    else:
+        ts = [now_us] * n
+    return list(zip([(device_id, s, u) for s, u in zip(sensors, units, strict=True)], ts, values, strict=True))

@@ -25,6 +25,8 @@ def _hub_parser(sub: argparse._SubParsersAction) -> None:
     s.add(p, "--tls-cert", default=None, type=Path, help="server certificate (PEM) for gRPC and HTTPS")
     s.add(p, "--tls-key", default=None, type=Path, help="private key of --tls-cert")
     s.add(p, "--client-ca", default=None, type=Path, help="require edge client certificates from this CA")
+    s.add(p, "--db-memory-limit", default="1GB", type=s.size_bytes,
+          help="DuckDB's memory for the hub's store (cache and queries; it spills to disk beyond it)")
     p.set_defaults(func=_run_hub)
 
 
@@ -105,6 +107,7 @@ def _run_hub(args: argparse.Namespace) -> int:
         data_dir=args.data_dir, host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
         admin_user=args.admin_user, admin_password=args.admin_password,
         tls_cert=args.tls_cert, tls_key=args.tls_key, client_ca=args.client_ca,
+        db_memory_limit=args.db_memory_limit,
     )
     asyncio.run(serve(cfg))
     return 0

@@ -35,6 +35,7 @@ class HubConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None
+    db_memory_limit: int = 10**9  # bytes
 
 
 async def _bootstrap_admin(store: Store, cfg: HubConfig) -> None:
@@ -66,7 +67,7 @@ def _grpc_credentials(cfg: HubConfig) -> grpc.ServerCredentials | None:
 
 async def serve(cfg: HubConfig) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(cfg.data_dir / "hub.duckdb").open()
+    store = Store(cfg.data_dir / "hub.duckdb", f"{cfg.db_memory_limit // 2**20}MiB").open()
     try:
         await _bootstrap_admin(store, cfg)
         link = LinkService(store)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
 import orjson
 import pytest
 
+from edge import payload
 from edge.payload import MAX_PAYLOAD_BYTES, REASONS, parse
 
 NOW_US = 1_752_045_302_000_000  # 2025-07-09T07:15:02Z, the receive time handed to parse()
@@ -72,6 +77,43 @@ def test_timestamp_forms(raw: object, expected_us: int) -> None:
     readings, rejects = parse(_msg(timestamp=raw), "dev-1", NOW_US)
     assert rejects == []
     assert readings[0][1] == expected_us
+
+
+def _full_parser(raw: str) -> int | str:
+    """What datetime.fromisoformat makes of ``raw``, in epoch µs, or "rejected"."""
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        return "rejected"
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    us = (dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return us if 0 <= us <= 4_102_444_800_000_000 else "rejected"
+
+
+def _ours(raw: str) -> int | str:
+    readings, rejects = parse(_msg(timestamp=raw), "dev-1", NOW_US)
+    if readings:
+        return readings[0][1]
+    assert [r.reason for r in rejects] == ["bad_timestamp"]
+    return "rejected"
+
+
+def test_the_minute_cache_reads_timestamps_exactly_as_the_full_parser() -> None:
+    # The first string of each minute goes through datetime; later ones of that minute take the fast
+    # path. Both must agree with fromisoformat on good and bad seconds and fractions.
+    rng = random.Random(7)
+    minutes = ["2025-07-09T07:15", "2025-07-09 07:16", "1970-01-01T00:00", "2099-12-31T23:59", "2024-02-29T12:00",
+               "2025-W28-3T07:15"]
+    tails = [":00Z", ":59Z", ":60Z", ":5Z", ":05.Z", ":05.1Z", ":05,25Z", ":05.123Z", ":05.123456Z",
+             ":05.1234567Z", ":05.123456789012Z", ":05.12a4Z", ":0٥.1Z", ":05.１Z", ":05.123+00:00", ":05.123z",
+             ":-5.123Z", ":+5.123Z", ":05.-12Z", ":05_1Z", ":05.1_2Z", ": 5.1Z"]
+    cases = [m + t for m in minutes for t in tails]
+    cases += [f"2025-07-09T07:15:{rng.randrange(60):02d}.{rng.randrange(10**6):06d}Z" for _ in range(300)]
+    rng.shuffle(cases)
+    for raw in cases:
+        assert _ours(raw) == _full_parser(raw), raw
+        assert _ours(raw) == _full_parser(raw), raw  # again, now with its minute cached
+    assert {"2025-07-09T07:15", "2025-07-09 07:16", "2025-W28-3T07:15"} <= set(payload._MINUTES)
 
 
 def test_bulk_readings() -> None:
@@ -194,3 +236,42 @@ def test_bulk_keeps_good_readings_around_a_non_finite_one() -> None:
     readings, rejects = parse(payload, "dev-1", NOW_US)
     assert [r[2] for r in readings] == [1.5, 2.5]
     assert [r.reason for r in rejects] == ["non_finite"]
+
+
+def _bulk_variants(rng: random.Random) -> list[dict[str, object]]:
+    """Readings, most of them good, some with one thing wrong of the kinds devices get wrong."""
+    good = {"sensor_type": "temperature", "value": 21.5, "unit": "°C", "timestamp": "2025-07-09T07:15:02.250Z"}
+    twists: list[tuple[str, object]] = [
+        ("value", 3), ("value", -0.0), ("value", 10**400), ("value", True), ("value", "1.5"), ("value", None),
+        ("value", float("nan")), ("value", float("inf")), ("value", 1e308), ("unit", ""), ("unit", 5),
+        ("unit", "x" * 129), ("sensor_type", ""), ("sensor_type", ["t"]), ("sensor_type", "y" * 128),
+        ("timestamp", 1_752_045_302_250), ("timestamp", "2025-07-09T07:15:02"),
+        ("timestamp", "2025-07-09T09:15:02+02:00"),
+        ("timestamp", "nope"), ("timestamp", "1969-12-31T23:59:59Z"), ("timestamp", None), ("timestamp", True),
+        ("device_id", "dev-1"), ("device_id", "dev-2"), ("colour", "red"), ("sensor_type", _DROP), ("value", _DROP),
+        ("unit", _DROP), ("timestamp", _DROP),
+    ]
+    out: list[dict[str, object]] = []
+    for i in range(rng.randrange(1, 12)):
+        reading = dict(good, value=float(i), timestamp=f"2025-07-09T07:1{i % 3}:{rng.randrange(60):02d}.{i:03d}Z")
+        if rng.random() < 0.3:
+            field, value = rng.choice(twists)
+            reading[field] = value
+        out.append({k: v for k, v in reading.items() if v is not _DROP})
+    return out
+
+
+def test_the_fast_bulk_path_keeps_and_rejects_exactly_what_reading_by_reading_does() -> None:
+    # parse() checks a whole bulk message a field at a time and falls back to reading by reading
+    # when anything is off; the outcome must be the same as reading by reading, reasons included.
+    rng = random.Random(11)
+    fast_taken = 0
+    for _ in range(3000):
+        readings = _bulk_variants(rng)
+        body = json.dumps({"device_id": "dev-1", "readings": readings}).encode()
+        good, bad = parse(body, "dev-1", NOW_US)
+        expect_good, expect_bad = payload._one_by_one("dev-1", json.loads(body)["readings"], NOW_US)
+        assert good == expect_good
+        assert [(r.reason, r.detail) for r in bad] == [(r.reason, r.detail) for r in expect_bad]
+        fast_taken += payload._all_good("dev-1", json.loads(body)["readings"], NOW_US) is not None
+    assert 500 < fast_taken < 2900  # both paths were exercised

@@ -36,11 +36,13 @@ def _median_ms(fn: Callable[[int], Any], calls: int) -> float:
     return statistics.median(times) * 1000
 
 
-def _readings(n: int, offset: int) -> list[Any]:
+def _readings(n: int, offset: int) -> Any:
+    from edge.payload import Readings
+
     devices = [f"dev-{i:03d}" for i in range(50)]
     sensors = (("temperature", "°C"), ("humidity", "%"), ("pressure", "hPa"), ("vibration", "mm/s"))
     base = 1_750_000_000_000_000 + offset * 1_000_000
-    return [((devices[i % 50], *sensors[i % 4]), base + i, 20.0 + (i % 100) / 10) for i in range(n)]
+    return Readings.of(((devices[i % 50], *sensors[i % 4]), base + i, 20.0 + (i % 100) / 10) for i in range(n))
 
 
 def parse_costs() -> dict[str, float]:

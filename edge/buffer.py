@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from edge.errors import BufferError
-from edge.payload import Reading, SeriesKey
+from edge.payload import Readings, SeriesKey
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class Buffer:
         return cur
 
     # -- writer thread ---------------------------------------------------------------------
-    def commit(self, readings: list[Reading], marks: Iterable[tuple[int, int, int]] = (),
+    def commit(self, readings: Readings, marks: Iterable[tuple[int, int, int]] = (),
                fresh: bool = True) -> Committed:
         """Store ``readings`` in one statement; ``marks`` are (index of a message's first reading, packet
         id, digest) for each message that brought readings. Returns the sequence range assigned.
@@ -225,7 +225,7 @@ class Buffer:
         with self._write_lock:
             return self._commit(readings, list(marks), fresh)
 
-    def _commit(self, readings: list[Reading], marks: list[tuple[int, int, int]], fresh: bool) -> Committed:
+    def _commit(self, readings: Readings, marks: list[tuple[int, int, int]], fresh: bool) -> Committed:
         cur = self._cursor()
         n = len(readings)
         base = max(self.last_seq, self.seq_floor)
@@ -233,10 +233,12 @@ class Buffer:
         last = base + n
         commit_id = self.commit_id
         if n:
-            keys, ts, values = zip(*readings, strict=True)
+            keys = readings.keys
             series = self._series
-            # A new series is inserted on its own first; if the reading insert then fails, it just waits.
-            sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
+            sids = list(map(series.get, keys))
+            if None in sids:
+                # A new series is inserted on its own first; if the reading insert then fails, it just waits.
+                sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
             mids = np.zeros(n, dtype=np.int32)
             digests = np.zeros(n, dtype=np.int64)
             unmarked = np.ones(n, dtype=bool)
@@ -246,8 +248,8 @@ class Buffer:
                 {
                     "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
                     "series_id": pa.array(sids, pa.int32()),
-                    "ts_us": pa.array(ts, pa.int64()),
-                    "value": pa.array(values, pa.float64()),
+                    "ts_us": pa.array(readings.ts_us, pa.int64()),
+                    "value": pa.array(readings.values, pa.float64()),
                     "mid": pa.array(mids, mask=unmarked),
                     "digest": pa.array(digests, mask=unmarked),
                 }

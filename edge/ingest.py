@@ -26,7 +26,7 @@ from paho.mqtt.properties import Properties
 
 from edge import metrics
 from edge.buffer import Buffer, Committed
-from edge.payload import Reading, Rejected, parse
+from edge.payload import Readings, Rejected, parse
 from edgehub.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Message:
     dup: bool
     digest: int
     topic: str
-    readings: list[Reading]
+    readings: Readings
     rejects: list[Rejected]
     payload_head: bytes
 
@@ -107,7 +107,7 @@ class Ingest:
         self,
         config: IngestConfig,
         buffer: Buffer,
-        listeners: list[Callable[[Committed, list[Reading]], None]] | None = None,
+        listeners: list[Callable[[Committed, Readings], None]] | None = None,
     ) -> None:
         self.config = config
         self.buffer = buffer
@@ -212,7 +212,7 @@ class Ingest:
                               payload[:256] if rejects else b"")
         except Exception:  # never let one message kill paho's thread
             logger.exception("mqtt: unexpected error decoding a message on %s", msg.topic)
-            message = Message(msg.mid, msg.qos, bool(msg.dup), 0, msg.topic, [],
+            message = Message(msg.mid, msg.qos, bool(msg.dup), 0, msg.topic, Readings(),
                               [Rejected("not_json", "decoder error")], b"")
         self._queue.put(message)  # blocks when full: backpressure to the broker
 
@@ -247,7 +247,7 @@ class Ingest:
             logger.exception("buffer housekeeping failed")
 
     def _commit_with_retry(self, group: list[Message]) -> None:
-        readings: list[Reading] = []
+        readings = Readings()
         marks: list[tuple[int, int, int]] = []  # (first reading, packet id, digest) per stored message
         seen: set[tuple[int, int]] = set()
         recent = self._recent

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -48,6 +49,56 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # to a series id with a single dict lookup.
 SeriesKey = tuple[str, str, str]
 Reading = tuple[SeriesKey, int, float]
+
+
+class Readings:
+    """Readings column by column, as ``parse`` returns them and the buffer stores them: the series
+    key, timestamp (epoch µs) and value of each. Indexing and iteration give ``Reading`` tuples,
+    and it compares equal to the list of those."""
+
+    __slots__ = ("keys", "ts_us", "values")
+
+    def __init__(self, keys: list[SeriesKey] | None = None, ts_us: list[int] | None = None,
+                 values: list[float] | None = None) -> None:
+        self.keys = keys if keys is not None else []
+        self.ts_us = ts_us if ts_us is not None else []
+        self.values = values if values is not None else []
+
+    @classmethod
+    def of(cls, rows: Iterable[Reading]) -> Readings:
+        out = cls()
+        for key, ts, value in rows:
+            out.append(key, ts, value)
+        return out
+
+    def append(self, key: SeriesKey, ts_us: int, value: float) -> None:
+        self.keys.append(key)
+        self.ts_us.append(ts_us)
+        self.values.append(value)
+
+    def extend(self, other: Readings) -> None:
+        self.keys += other.keys
+        self.ts_us += other.ts_us
+        self.values += other.values
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i: int) -> Reading:
+        return self.keys[i], self.ts_us[i], self.values[i]
+
+    def __iter__(self) -> Iterator[Reading]:
+        return zip(self.keys, self.ts_us, self.values, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Readings | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Readings({list(self)!r})"
 
 
 class Rejected(Exception):
@@ -169,14 +220,14 @@ def _reading(device_id: str, obj: dict, now_us: int, allowed: frozenset[str]) ->
     return ((device_id, sensor_type, unit), ts, value)
 
 
-def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[Reading], list[Rejected]]:
+def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[Readings, list[Rejected]]:
     """Decode one MQTT payload into readings and the rejections of its bad parts.
 
     ``topic_device`` is the device id taken from the topic (None when the topic filter has no
     device segment); the body's ``device_id`` must agree with it.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return [], [Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")]
+        return Readings(), [Rejected("too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")]
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -186,9 +237,9 @@ def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[R
         try:
             doc = json.loads(payload)
         except (ValueError, RecursionError):
-            return [], [Rejected("not_json", str(exc)[:80])]
+            return Readings(), [Rejected("not_json", str(exc)[:80])]
     if type(doc) is not dict:
-        return [], [Rejected("not_object", f"expected a JSON object, got {type(doc).__name__}")]
+        return Readings(), [Rejected("not_object", f"expected a JSON object, got {type(doc).__name__}")]
     try:
         if not MESSAGE_FIELDS.issuperset(doc):
             extra = sorted(set(doc) - MESSAGE_FIELDS)
@@ -200,22 +251,23 @@ def parse(payload: bytes, topic_device: str | None, now_us: int) -> tuple[list[R
             raise Rejected("device_mismatch", f"body device_id {device_id!r} != topic device {topic_device!r}")
         readings = doc.get("readings")
         if readings is None:
-            return [_reading(device_id, doc, now_us, MESSAGE_FIELDS)], []
+            key, ts, value = _reading(device_id, doc, now_us, MESSAGE_FIELDS)
+            return Readings([key], [ts], [value]), []
         if len(doc) != 2:
             raise Rejected("unknown_field", "a bulk message has only device_id and readings")
         if type(readings) is not list or not readings or len(readings) > MAX_READINGS_PER_MESSAGE:
             raise Rejected("bad_readings", f"readings must be a list of 1-{MAX_READINGS_PER_MESSAGE} objects")
     except Rejected as rej:
-        return [], [rej]
+        return Readings(), [rej]
     fast = _all_good(device_id, readings, now_us)
     if fast is not None:
         return fast, []
     return _one_by_one(device_id, readings, now_us)
 
 
-def _one_by_one(device_id: str, readings: list, now_us: int) -> tuple[list[Reading], list[Rejected]]:
+def _one_by_one(device_id: str, readings: list, now_us: int) -> tuple[Readings, list[Rejected]]:
     """Each reading of a bulk message checked on its own: good ones kept, bad ones rejected with a reason."""
-    good: list[Reading] = []
+    good = Readings()
     bad: list[Rejected] = []
     for item in readings:
         try:
@@ -223,7 +275,7 @@ def _one_by_one(device_id: str, readings: list, now_us: int) -> tuple[list[Readi
                 raise Rejected("bad_readings", "each reading must be a JSON object")
             if "device_id" in item and item["device_id"] != device_id:
                 raise Rejected("device_mismatch", "a reading's device_id differs from the message's")
-            good.append(_reading(device_id, item, now_us, READING_FIELDS))
+            good.append(*_reading(device_id, item, now_us, READING_FIELDS))
         except Rejected as rej:
             bad.append(rej)
     return good, bad
@@ -236,7 +288,7 @@ _FAST_FIELDS = READING_FIELDS - {"device_id"}
 _ONE_US = timedelta(microseconds=1)
 
 
-def _all_good(device_id: str, readings: list, now_us: int) -> list[Reading] | None:
+def _all_good(device_id: str, readings: list, now_us: int) -> Readings | None:
     """The readings of a bulk message when every one of them is good, checked a field at a time
     (C loops over the whole list instead of Python code per reading: about 2.5x faster); None as soon
     as anything is unusual, and ``_one_by_one`` then decides reading by reading and gives reasons."""
@@ -280,4 +332,4 @@ def _all_good(device_id: str, readings: list, now_us: int) -> list[Reading] | No
             return None
     else:
         ts = [now_us] * n
-    return list(zip([(device_id, s, u) for s, u in zip(sensors, units, strict=True)], ts, values, strict=True))
+    return Readings([(device_id, s, u) for s, u in zip(sensors, units, strict=True)], ts, values)

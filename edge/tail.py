@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from edge.buffer import Committed
-from edge.payload import Reading
+from edge.payload import Reading, Readings
 from edgehub.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class TailClient:
         self.queue: asyncio.Queue[TailItem] = asyncio.Queue(TAIL_QUEUE_BATCHES)
         self.skipped = 0
 
-    def offer(self, first_seq: int, readings: list[Reading]) -> int:
+    def offer(self, first_seq: int, readings: Readings) -> int:
         """Queue the matching readings of one commit; return how many this client missed."""
         dev, sensor = self.device_id, self.sensor_type
         if dev or sensor:
@@ -67,12 +67,12 @@ class TailHub:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def listener(self, committed: Committed, readings: list[Reading]) -> None:
+    def listener(self, committed: Committed, readings: Readings) -> None:
         """On the writer thread: nothing but a hand-off to the loop, and only while someone tails."""
         if self.clients and self._loop is not None:
             self._loop.call_soon_threadsafe(self._fan_out, committed.first_seq, readings)
 
-    def _fan_out(self, first_seq: int, readings: list[Reading]) -> None:
+    def _fan_out(self, first_seq: int, readings: Readings) -> None:
         for client in list(self.clients):
             missed = client.offer(first_seq, readings)
             if missed:

@@ -32,7 +32,7 @@ import numpy as np
 from edge import metrics
 from edge.buffer import Buffer, Committed
 from edge.errors import AuthError, ConfigError, UplinkError
-from edge.payload import Reading
+from edge.payload import Readings
 from edge.tracked import TrackedCache
 from edgehub import __version__, columns
 from edgehub.logs import RateLimitedLog
@@ -126,7 +126,7 @@ class Uplink:
         self._set_state(LinkState.CONNECTING)
 
     # -- called from other threads ---------------------------------------------------------
-    def notify(self, committed: Committed, readings: list[Reading]) -> None:
+    def notify(self, committed: Committed, readings: Readings) -> None:
         """The writer committed new readings (writer thread)."""
         loop = self._loop
         if loop is None:
@@ -145,20 +145,20 @@ class Uplink:
         if self._new_data is not None:
             self._new_data.set()
 
-    def _live_frame(self, committed: Committed, readings: list[Reading]) -> link_pb2.SampleBatch | None:
+    def _live_frame(self, committed: Committed, readings: Readings) -> link_pb2.SampleBatch | None:
         pairs = self.tracked.series
-        picked = [i for i, r in enumerate(readings) if (r[0][0], r[0][1]) in pairs]
+        picked = [i for i, k in enumerate(readings.keys) if (k[0], k[1]) in pairs]
         return self._encode(committed, readings, picked) if picked else None
 
     @staticmethod
-    def _encode(committed: Committed, readings: list[Reading], picked: Sequence[int]) -> link_pb2.SampleBatch:
-        keys = [readings[i][0] for i in picked]
+    def _encode(committed: Committed, readings: Readings, picked: Sequence[int]) -> link_pb2.SampleBatch:
+        keys = [readings.keys[i] for i in picked]
         uniq = {k: n for n, k in enumerate(dict.fromkeys(keys))}
         return columns.encode(
             np.array([uniq[k] for k in keys], dtype=np.int64),
-            np.array([committed.first_seq + i for i in picked], dtype=np.int64),
-            np.array([readings[i][1] for i in picked], dtype=np.int64),
-            np.array([readings[i][2] for i in picked], dtype=np.float64),
+            committed.first_seq + np.asarray(picked, dtype=np.int64),
+            np.array([readings.ts_us[i] for i in picked], dtype=np.int64),
+            np.array([readings.values[i] for i in picked], dtype=np.float64),
             list(uniq),
             key_base=0,
         )

@@ -28,7 +28,7 @@ from edge.buffer import Buffer, BufferConfig
 from edge.cli import parse_time
 from edge.errors import ConfigError
 from edge.ingest import Ingest, IngestConfig, Rejection
-from edge.payload import Reading
+from edge.payload import Readings
 from edge.rates import RateMeter, device_of
 from edge.show import ago, span, to_dict
 from edge.tail import TailHub
@@ -52,7 +52,7 @@ class Harness:
     stub: admin_pb2_grpc.EdgeAdminStub
     channel: grpc.aio.Channel
 
-    def commit(self, readings: list[Reading]) -> None:
+    def commit(self, readings: Readings) -> None:
         """What the ingest writer does: commit, then call the listeners."""
         committed = self.buffer.commit(readings, [])
         for listener in self.ingest.listeners:
@@ -85,8 +85,8 @@ def run(tmp_path: Path, body: Callable[[Harness], Awaitable[None]], token: str |
     asyncio.run(main())
 
 
-def readings(n: int, ts_us: int = NOW_US) -> list[Reading]:
-    return [((TEMP if i % 2 == 0 else HUM), ts_us + i * 1_000_000, 20.0 + i / 4) for i in range(n)]
+def readings(n: int, ts_us: int = NOW_US) -> Readings:
+    return Readings.of(((TEMP if i % 2 == 0 else HUM), ts_us + i * 1_000_000, 20.0 + i / 4) for i in range(n))
 
 
 # -- exposure ---------------------------------------------------------------------------------------

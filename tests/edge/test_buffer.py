@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.buffer import Buffer, BufferConfig
-from edge.payload import Reading
+from edge.payload import Readings
 
 NOW_US = 1_752_045_302_000_000
 HOUR_US = 3600 * 1_000_000
@@ -16,8 +16,8 @@ TEMP = ("dev-1", "temperature", "°C")
 HUM = ("dev-2", "humidity", "%")
 
 
-def _readings(n: int, ts_us: int = NOW_US, first_value: float = 0.0) -> list[Reading]:
-    return [((TEMP if i % 2 == 0 else HUM), ts_us + i, first_value + i) for i in range(n)]
+def _readings(n: int, ts_us: int = NOW_US, first_value: float = 0.0) -> Readings:
+    return Readings.of(((TEMP if i % 2 == 0 else HUM), ts_us + i, first_value + i) for i in range(n))
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_commit_assigns_contiguous_sequence_numbers(buf: Buffer) -> None:
 
 def test_commit_without_readings_assigns_nothing(buf: Buffer) -> None:
     buf.commit(_readings(2), [])
-    empty = buf.commit([], [])
+    empty = buf.commit(Readings(), [])
     assert empty.count == 0
     assert buf.last_seq == 2
     assert buf.commit(_readings(1), []).first_seq == 3
@@ -141,7 +141,7 @@ def test_message_marks_are_recovered_after_reopen(buf: Buffer) -> None:
     try:
         assert buf.recovered == {(1, 111), (2, 222)}
         # Redeliveries only (fresh=False): the recovered set must stay for the next check.
-        buf.commit([], [], fresh=False)
+        buf.commit(Readings(), [], fresh=False)
         assert buf.recovered == {(1, 111), (2, 222)}
         # A fresh message shows redelivery is over.
         buf.commit(_readings(1), [(0, 3, 333)], fresh=True)

@@ -31,6 +31,7 @@ def rss_mib(pid: int) -> float:
 
 
 def read_socket(url: str, stop: threading.Event, counter: list[int]) -> None:
+    from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
     with connect(url) as ws:
@@ -40,13 +41,22 @@ def read_socket(url: str, stop: threading.Event, counter: list[int]) -> None:
                 counter[0] += 1
             except TimeoutError:
                 continue
+            except ConnectionClosed:
+                return
 
 
 def run(minutes: float, rate: float) -> dict[str, Any]:
     stop = threading.Event()
     with running_site("soak", "soak") as site:
         work, broker, hub, procs = site.work, site.broker, site.hub, site.procs
-        site.cleanup.append(stop.set)  # end the socket readers before the hub goes
+        readers: list[threading.Thread] = []
+
+        def end_readers() -> None:  # before the hub goes
+            stop.set()
+            for reader in readers:
+                reader.join(timeout=5)
+
+        site.cleanup.append(end_readers)
         devices = 20
         seconds = minutes * 60
         publisher = sim(broker.url, work, devices=devices, count=int(rate * (seconds + 120)), rate=rate / devices,
@@ -64,7 +74,8 @@ def run(minutes: float, rate: float) -> dict[str, Any]:
             counter = [0]
             counters.append(counter)
             url = f"ws://127.0.0.1:{hub.http_port}/ws/widgets/{w['id']}/?token={hub.token()}"
-            threading.Thread(target=read_socket, args=(url, stop, counter), daemon=True).start()
+            readers.append(threading.Thread(target=read_socket, args=(url, stop, counter), daemon=True))
+            readers[-1].start()
         samples: list[tuple[float, float, float]] = []
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:

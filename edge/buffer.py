@@ -34,7 +34,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from edge.errors import BufferError
 from edge.payload import Readings, SeriesKey
@@ -239,22 +238,20 @@ class Buffer:
             if None in sids:
                 # A new series is inserted on its own first; if the reading insert then fails, it just waits.
                 sids = [series[k] if k in series else self._add_series(cur, k) for k in keys]
-            mids = np.zeros(n, dtype=np.int32)
+            mids = np.zeros(n, dtype=np.int32)  # 0: not a message's first reading (MQTT packet ids are 1-65535)
             digests = np.zeros(n, dtype=np.int64)
-            unmarked = np.ones(n, dtype=bool)
             for index, mid, digest in marks:
-                mids[index], digests[index], unmarked[index] = mid, digest, False
-            arrow_batch = pa.table(  # noqa: F841 - read by name in the INSERT below (DuckDB replacement scan)
-                {
-                    "seq": pa.array(np.arange(first, last + 1, dtype=np.int64)),
-                    "series_id": pa.array(sids, pa.int32()),
-                    "ts_us": pa.array(readings.ts_us, pa.int64()),
-                    "value": pa.array(readings.values, pa.float64()),
-                    "mid": pa.array(mids, mask=unmarked),
-                    "digest": pa.array(digests, mask=unmarked),
-                }
-            )
-            cur.execute("INSERT INTO readings SELECT * FROM arrow_batch")
+                mids[index], digests[index] = mid, digest
+            batch = {  # noqa: F841 - read by name in the INSERT below (DuckDB's scan of a dict of numpy arrays)
+                "seq": np.arange(first, last + 1, dtype=np.int64),
+                "series_id": np.array(sids, dtype=np.int32),
+                "ts_us": np.array(readings.ts_us, dtype=np.int64),
+                "value": np.array(readings.values, dtype=np.float64),
+                "mid": mids,
+                "digest": digests,
+            }
+            cur.execute("INSERT INTO readings SELECT seq, series_id, ts_us, value, nullif(mid, 0), "
+                        "CASE WHEN mid = 0 THEN NULL ELSE digest END FROM batch")
         # A fresh (non-dup) message means the broker finished redelivering what it had before a restart.
         if fresh and self._keep_recovered:
             self._keep_recovered = False

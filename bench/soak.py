@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.site import running_site
 from firmware.sim import SENSORS, device_ids
-from tests.support import sim, wait_for
+from tests.support import Hub, sim, wait_for
 
 SAMPLE_EVERY_S = 30.0
 
@@ -43,6 +43,12 @@ def read_socket(url: str, stop: threading.Event, counter: list[int]) -> None:
                 continue
             except ConnectionClosed:
                 return
+
+
+def sample(hub: Hub, elapsed: float) -> tuple[float, float, float, float]:
+    """(seconds, hub RSS MiB, DuckDB's own memory MiB, readings stored)."""
+    db = hub.metric("edgehub_hub_db_memory_bytes") / 2**20
+    return elapsed, rss_mib(hub.pid), db, hub.edge("soak")["acked_seq"]
 
 
 def run(minutes: float, rate: float) -> dict[str, Any]:
@@ -76,12 +82,12 @@ def run(minutes: float, rate: float) -> dict[str, Any]:
             url = f"ws://127.0.0.1:{hub.http_port}/ws/widgets/{w['id']}/?token={hub.token()}"
             readers.append(threading.Thread(target=read_socket, args=(url, stop, counter), daemon=True))
             readers[-1].start()
-        samples: list[tuple[float, float, float]] = []
+        samples: list[tuple[float, float, float, float]] = []
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:
-            samples.append((elapsed, rss_mib(hub.pid), hub.edge("soak")["acked_seq"]))
+            samples.append(sample(hub, elapsed))
             time.sleep(min(SAMPLE_EVERY_S, max(0.0, seconds - elapsed)))
-        samples.append((time.monotonic() - started, rss_mib(hub.pid), hub.edge("soak")["acked_seq"]))
+        samples.append(sample(hub, time.monotonic() - started))
         return {"samples": samples, "rate": rate, "minutes": minutes, "ws_messages": sum(c[0] for c in counters)}
 
 
@@ -89,16 +95,17 @@ def table(r: dict[str, Any]) -> str:
     samples = r["samples"]
     warm = [s for s in samples if s[0] >= 60] or samples
     first, last = warm[0], samples[-1]
-    stored = last[2] - samples[0][2]
+    stored = last[3] - samples[0][3]
     lines = [
-        "| t (s) | hub RSS (MiB) | readings stored |",
-        "|---:|---:|---:|",
-        *(f"| {t:.0f} | {rss:.1f} | {n:,.0f} |" for t, rss, n in samples),
+        "| t (s) | hub RSS (MiB) | DuckDB cache (MiB) | RSS − DuckDB (MiB) | readings stored |",
+        "|---:|---:|---:|---:|---:|",
+        *(f"| {t:.0f} | {rss:.1f} | {db:.1f} | {rss - db:.1f} | {n:,.0f} |" for t, rss, db, n in samples),
         "",
         f"{r['minutes']:.0f} min at {r['rate']:,.0f} readings/s: {stored:,.0f} readings stored "
         f"({stored / max(1.0, last[0]):,.0f}/s), {r['ws_messages']:,} WebSocket messages read. "
-        f"Hub RSS after warm-up (t ≥ 60 s) {first[1]:.1f} → {last[1]:.1f} MiB (×{last[1] / first[1]:.2f}); "
-        f"max {max(s[1] for s in warm):.1f} MiB.",
+        f"After warm-up (t ≥ 60 s): hub RSS {first[1]:.1f} → {last[1]:.1f} MiB (×{last[1] / first[1]:.2f}); "
+        f"DuckDB's cache {first[2]:.1f} → {last[2]:.1f} MiB; RSS without it {first[1] - first[2]:.1f} → "
+        f"{last[1] - last[2]:.1f} MiB (×{(last[1] - last[2]) / (first[1] - first[2]):.2f}).",
     ]
     return "\n".join(lines)
 

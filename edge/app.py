@@ -53,6 +53,7 @@ async def _update_gauges(buffer: Buffer) -> None:
         metrics.BACKLOG.set(buffer.backlog)
         metrics.BUFFER_ROWS.set(buffer.rows)
         metrics.BUFFER_BYTES.set(buffer.bytes_used)
+        metrics.DB_MEMORY.set(buffer.db_memory)
         # The writer thread counts drops in the buffer; move the difference into the counter here.
         for kind, now in (("acked", buffer.dropped_acked), ("unacked", buffer.dropped_unacked)):
             if now > counted[kind]:

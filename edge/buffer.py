@@ -127,6 +127,7 @@ class Buffer:
         self._persisted_acked = 0
         self.rows = 0
         self.bytes_used = 0
+        self.db_memory = 0  # bytes DuckDB holds in memory (its block cache), bounded by memory_limit
         self.dropped_unacked = 0
         self.dropped_acked = 0
         self.commit_id = 0
@@ -378,8 +379,11 @@ class Buffer:
         return acked, unacked
 
     def _measure_bytes(self) -> None:
-        row = self._cursor().execute("SELECT block_size * used_blocks FROM pragma_database_size()").fetchone()
+        cur = self._cursor()
+        row = cur.execute("SELECT block_size * used_blocks FROM pragma_database_size()").fetchone()
         self.bytes_used = int(row[0]) if row and row[0] is not None else 0
+        row = cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+        self.db_memory = int(row[0]) if row else 0
 
     # -- any thread ------------------------------------------------------------------------
     def read_after(self, after_seq: int, limit: int) -> Chunk | None:

@@ -16,6 +16,8 @@ BACKLOG = Gauge("edgehub_edge_backlog_rows", "Readings buffered and not yet acke
 BACKLOG_AGE = Gauge("edgehub_edge_backlog_age_seconds", "Age of the oldest unacked reading")
 BUFFER_ROWS = Gauge("edgehub_edge_buffer_rows", "Readings in the buffer file, acked or not")
 BUFFER_BYTES = Gauge("edgehub_edge_buffer_bytes", "Bytes used by the buffer file")
+DB_MEMORY = Gauge("edgehub_edge_db_memory_bytes",
+                  "Memory DuckDB holds for the buffer (block cache), bounded by its memory limit")
 UPLINK_STATE = Gauge("edgehub_edge_uplink_state", "1 for the uplink's current state", ["state"])
 MQTT_CONNECTED = Gauge("edgehub_edge_mqtt_connected", "1 while connected to the broker")
 BATCH_SIZE = Histogram(

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from hub import auth
+from hub import auth, metrics
 from hub.errors import BadRequest, Conflict, Forbidden, HubError, NotFound, Unauthorized
 from hub.link import LinkService, edge_status
 from hub.store import Store
@@ -232,6 +232,7 @@ class Api:
         )
 
     async def metrics(self, request: Request) -> Response:
+        metrics.DB_MEMORY.set(await self.store.read(self.store.db_memory))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     async def health(self, request: Request) -> Response:

@@ -157,6 +157,11 @@ class Store:
         """Run ``fn(*args)`` on a reader thread."""
         return await asyncio.get_running_loop().run_in_executor(self._readers, fn, *args)
 
+    def db_memory(self) -> int:
+        """Bytes DuckDB holds in memory for this database (blocks cached, query state)."""
+        row = self.query("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()")
+        return int(row[0][0])
+
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         return self.cursor().execute(sql, params or []).fetchall()
 

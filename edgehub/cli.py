@@ -25,7 +25,7 @@ def _hub_parser(sub: argparse._SubParsersAction) -> None:
     s.add(p, "--tls-cert", default=None, type=Path, help="server certificate (PEM) for gRPC and HTTPS")
     s.add(p, "--tls-key", default=None, type=Path, help="private key of --tls-cert")
     s.add(p, "--client-ca", default=None, type=Path, help="require edge client certificates from this CA")
-    s.add(p, "--db-memory-limit", default="1GB", type=s.size_bytes,
+    s.add(p, "--db-memory-limit", default="256MB", type=s.size_bytes,
           help="DuckDB's memory for the hub's store (cache and queries; it spills to disk beyond it)")
     p.set_defaults(func=_run_hub)
 

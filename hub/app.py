@@ -35,7 +35,7 @@ class HubConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     client_ca: Path | None = None
-    db_memory_limit: int = 10**9  # bytes
+    db_memory_limit: int = 256 * 10**6  # bytes
 
 
 async def _bootstrap_admin(store: Store, cfg: HubConfig) -> None:

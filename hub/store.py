@@ -93,7 +93,7 @@ def _utc(us: int) -> datetime:
 
 
 class Store:
-    def __init__(self, path: Path, memory_limit: str = "1GB") -> None:
+    def __init__(self, path: Path, memory_limit: str = "256MB") -> None:
         self.path = Path(path)
         self.memory_limit = memory_limit
         self._db: duckdb.DuckDBPyConnection | None = None

@@ -37,6 +37,7 @@ import numpy as np
 
 from edge.errors import BufferError
 from edge.payload import Readings, SeriesKey
+from edgehub.duck import one
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class Buffer:
             if key not in have:
                 con.execute("INSERT INTO meta VALUES (?, 0)", [key])
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        last = con.execute("SELECT coalesce(max(seq), 0) FROM readings").fetchone()
+        last = one(con.execute("SELECT coalesce(max(seq), 0) FROM readings"))
         self.last_seq = max(int(last[0]) if last else 0, meta["last_seq"])
         self._persisted_last_seq = meta["last_seq"]
         self.acked_seq = self._persisted_acked = meta["acked_seq"]
@@ -174,7 +175,7 @@ class Buffer:
         ).fetchall():
             self._series[(dev, sensor, unit)] = sid
             self._keys.append((dev, sensor, unit))
-        row = con.execute("SELECT count(*) FROM readings").fetchone()
+        row = one(con.execute("SELECT count(*) FROM readings"))
         self.rows = row[0] if row else 0
         self.recovered = {(m, d) for m, d in con.execute(
             "SELECT mid, digest FROM readings WHERE mid IS NOT NULL ORDER BY seq DESC LIMIT ?",
@@ -334,9 +335,8 @@ class Buffer:
             return 0
         cur = self._cursor()
         self._persist_last_seq(cur)
-        row = cur.execute(
-            "SELECT max(seq) FROM (SELECT seq FROM readings ORDER BY seq LIMIT ?)", [to_free]
-        ).fetchone()
+        row = one(cur.execute(
+            "SELECT max(seq) FROM (SELECT seq FROM readings ORDER BY seq LIMIT ?)", [to_free]))
         cutoff = row[0] if row and row[0] is not None else 0
         acked_cut = min(cutoff, self.acked_seq)
         cur.execute("BEGIN TRANSACTION")
@@ -380,9 +380,9 @@ class Buffer:
 
     def _measure_bytes(self) -> None:
         cur = self._cursor()
-        row = cur.execute("SELECT block_size * used_blocks FROM pragma_database_size()").fetchone()
+        row = one(cur.execute("SELECT block_size * used_blocks FROM pragma_database_size()"))
         self.bytes_used = int(row[0]) if row and row[0] is not None else 0
-        row = cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()").fetchone()
+        row = one(cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"))
         self.db_memory = int(row[0]) if row else 0
 
     # -- any thread ------------------------------------------------------------------------
@@ -402,7 +402,7 @@ class Buffer:
                     np.asarray(cols["value"], dtype=np.float64),
                 )
             # A gap (readings dropped when the buffer was full): jump to the next stored one.
-            row = cur.execute("SELECT min(seq) FROM readings WHERE seq > ?", [after_seq]).fetchone()
+            row = one(cur.execute("SELECT min(seq) FROM readings WHERE seq > ?", [after_seq]))
             if not row or row[0] is None:
                 return None
             after_seq = row[0] - 1
@@ -431,9 +431,8 @@ class Buffer:
         return max(0, self.last_seq - self.acked_seq)
 
     def oldest_unacked_ts_us(self) -> int | None:
-        row = self._cursor().execute(
-            "SELECT ts_us FROM readings WHERE seq > ? ORDER BY seq LIMIT 1", [self.acked_seq]
-        ).fetchone()
+        row = one(self._cursor().execute(
+            "SELECT ts_us FROM readings WHERE seq > ? ORDER BY seq LIMIT 1", [self.acked_seq]))
         return int(row[0]) if row else None
 
     def query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
@@ -443,5 +442,5 @@ class Buffer:
 
 def _deleted(cur: duckdb.DuckDBPyConnection) -> int:
     """The row count a DELETE reports (not RETURNING rows: fetching millions of them exhausts memory)."""
-    row = cur.fetchone()
+    row = one(cur)
     return int(row[0]) if row else 0

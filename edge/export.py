@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.buffer import Buffer
+from edgehub.duck import one
 from protos import admin_pb2
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class Exporter:
         quoted = str(path).replace("'", "''")
         options = "FORMAT csv, HEADER true" if csv else "FORMAT parquet"
         try:
-            row = cur.execute(f"COPY ({select}) TO '{quoted}' ({options})", params).fetchone()
+            row = one(cur.execute(f"COPY ({select}) TO '{quoted}' ({options})", params))
         finally:
             self._cursor = None
         return int(row[0]) if row else 0

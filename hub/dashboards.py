@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from edgehub.duck import one
 from hub import flows
 from hub.errors import BadRequest, Forbidden, NotFound
 from hub.store import Store
@@ -81,7 +82,7 @@ class Dashboards:
                 what: str) -> tuple[Any, ...]:
         cols = "flow_uuid, owner, name, doc, created_at, updated_at" if table == "flows" else \
             "dashboard_uuid, owner, name, widgets, created_at, updated_at"
-        row = cur.execute(f"SELECT {cols} FROM {table} WHERE {key} = ?", [value]).fetchone()
+        row = one(cur.execute(f"SELECT {cols} FROM {table} WHERE {key} = ?", [value]))
         if row is None:
             raise NotFound(f"no {what} {value}")
         if row[1] != user.username and not user.is_admin:
@@ -247,7 +248,7 @@ class Dashboards:
         device_id = flows.device_of_node(node_id)
         if device_id is None and node is not None and node.get("type") == "device":
             device_id = (node.get("data") or {}).get("device_id")
-        device = cur.execute("SELECT device_id FROM devices WHERE device_id = ?", [device_id]).fetchone() \
+        device = one(cur.execute("SELECT device_id FROM devices WHERE device_id = ?", [device_id])) \
             if device_id else None
         if device is not None:
             if not isinstance(sensor_variable, str) or not sensor_variable:
@@ -315,7 +316,7 @@ class Dashboards:
                 dev, sensor = source.get("device_id"), source.get("sensor_type")
                 if not isinstance(dev, str) or not isinstance(sensor, str) or not dev or not sensor:
                     raise BadRequest(f"widget {w['id']}: a device data source needs device_id and sensor_type")
-                if cur.execute("SELECT 1 FROM devices WHERE device_id = ?", [dev]).fetchone() is None:
+                if one(cur.execute("SELECT 1 FROM devices WHERE device_id = ?", [dev])) is None:
                     raise BadRequest(f"widget {w['id']}: no device {dev}")
                 desired[(w["id"], dev, sensor)] = max_samples
             elif source.get("kind") == "node":
@@ -333,13 +334,13 @@ class Dashboards:
         by_edge: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
         for kind, items in ((0, change.added), (1, change.removed)):
             for tv in items:
-                row = cur.execute("SELECT edge_id FROM devices WHERE device_id = ?", [tv["device_id"]]).fetchone()
+                row = one(cur.execute("SELECT edge_id FROM devices WHERE device_id = ?", [tv["device_id"]]))
                 if row and row[0]:
                     by_edge.setdefault(row[0], ([], []))[kind].append(tv)
         for edge_id, (ups, removes) in by_edge.items():
-            row = cur.execute(
+            row = one(cur.execute(
                 "INSERT INTO tracked_versions VALUES (?, 1) ON CONFLICT (edge_id) DO UPDATE "
-                "SET version = tracked_versions.version + 1 RETURNING version", [edge_id]).fetchone()
+                "SET version = tracked_versions.version + 1 RETURNING version", [edge_id]))
             change.deltas[edge_id] = (int(row[0]) if row else 1, ups, removes)
 
     def list_tracked(self, user: User, widget_id: str | None, dash_uuid: str | None) -> list[dict[str, Any]]:
@@ -364,7 +365,7 @@ class Dashboards:
     @staticmethod
     def _default_title(cur: duckdb.DuckDBPyConnection, source: dict[str, Any]) -> str:
         if source["kind"] == "device":
-            row = cur.execute("SELECT name FROM devices WHERE device_id = ?", [source["device_id"]]).fetchone()
+            row = one(cur.execute("SELECT name FROM devices WHERE device_id = ?", [source["device_id"]]))
             name = row[0] if row and row[0] and row[0] != source["device_id"] else source["device_id"][:8]
             return f"{source['sensor_type']} · {name}"
         return f"{source['node_type'].replace('_', ' ')} · {source['node_id']}"

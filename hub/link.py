@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from edgehub import __version__, columns
+from edgehub.duck import one
 from hub import auth, metrics
 from hub.store import Store
 from protos import link_pb2, link_pb2_grpc
@@ -82,7 +83,7 @@ class LinkService(link_pb2_grpc.HubLinkServicer):
                 "FROM tracked_variables t JOIN devices d USING (device_id) WHERE d.edge_id = ? "
                 "ORDER BY t.widget_id", [edge_id],
             ).fetchall()
-            found = cur.execute("SELECT version FROM tracked_versions WHERE edge_id = ?", [edge_id]).fetchone()
+            found = one(cur.execute("SELECT version FROM tracked_versions WHERE edge_id = ?", [edge_id]))
         finally:
             cur.execute("COMMIT")
         version = int(found[0]) if found else 0

@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from edgehub.columns import Columns
+from edgehub.duck import one
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -351,7 +352,7 @@ class Store:
                 self._devices[device_id] = edge_id
             logger.info("%d devices registered (first readings via edge %s): %s", len(new_devices), edge_id,
                         ", ".join(new_devices[:5]) + (" ..." if len(new_devices) > 5 else ""))
-        row = cur.execute("SELECT coalesce(max(series_id), 0) FROM series").fetchone()
+        row = one(cur.execute("SELECT coalesce(max(series_id), 0) FROM series"))
         first = int(row[0]) + 1 if row else 1
         ordered = sorted(keys)
         arrow_new_series = pa.table({  # noqa: F841 - read by name below (DuckDB replacement scan)

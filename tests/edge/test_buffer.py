@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +251,28 @@ def test_persisted_watermark_ahead_still_numbers_above_it_after_reopen(buf: Buff
         assert len(chunk) == 2
     finally:
         buf.close()
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+def test_the_wal_is_checkpointed_while_other_threads_read(buf: Buffer, path: Path) -> None:
+    # The edge's gauges read the buffer from another thread every second while the writer commits
+    # and updates its meta rows. A read result left open there once kept DuckDB from ever
+    # checkpointing: the whole backlog stayed in the WAL (and in memory, spilling to disk).
+    buf.query("SET checkpoint_threshold = '1MB'")
+    reads: list[int | None] = []
+
+    def gauge() -> None:
+        reads.append(buf.oldest_unacked_ts_us())
+
+    for i in range(30):
+        buf.commit(Readings([TEMP] * 20_000, list(range(i * 20_000, (i + 1) * 20_000)),
+                            [float(v % 997) for v in range(20_000)]), [])
+        buf.housekeeping(force=True)  # the writer's UPDATEs of meta
+        reader = threading.Thread(target=gauge)
+        reader.start()
+        reader.join()
+    wal = Path(f"{path}.wal")
+    wal_bytes = wal.stat().st_size if wal.exists() else 0
+    assert reads == [0] * 30  # the oldest unacked reading, seen from the other thread each time
+    assert wal_bytes < 3 * 2**20, f"WAL holds {wal_bytes / 2**20:.1f} MiB: checkpoints did not happen"
+    assert path.stat().st_size > 2 * 2**20  # the readings went into the database file

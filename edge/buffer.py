@@ -66,8 +66,8 @@ class BufferConfig:
     max_rows: int = 50_000_000
     max_bytes: int = 4 * 1024**3
     retention_s: float = 24 * 3600.0
-    # DuckDB's own cache. The backlog lives on disk; a larger cache only fills up with pages of it
-    # (measured: RSS grew ~13 MB per million buffered readings up to the limit with 128MB).
+    # DuckDB's own cache. It keeps the blocks it writes up to this limit (docs/DESIGN.md, "Memory");
+    # the backlog lives on disk and is read back in ranges, so a larger cache only holds more of it.
     memory_limit: str = os.environ.get("EDGEHUB_BUFFER_MEMORY_LIMIT", "48MB")
     threads: int = 2
 

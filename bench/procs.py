@@ -350,11 +350,19 @@ class Poller:
             self._conn = None
 
 
+SLOW_POLL_S = 0.25
+
+
 def wait_metric(poller: Poller, name: str, target: float, timeout: float, interval: float = 0.02,
                 watch: list[Proc] | None = None) -> tuple[float, float]:
-    """Poll until ``name`` >= target; return (monotonic time of the first response showing it, value)."""
+    """Poll until ``name`` >= target; return (monotonic time of the first response showing it, value).
+
+    A scrape costs the measured process about a millisecond of Python (it competes for the GIL with
+    what is measured), so polls are ``interval`` apart only in the last second expected from the
+    rate so far, and up to ``SLOW_POLL_S`` apart before that."""
     deadline = time.monotonic() + timeout
     value = 0.0
+    first: tuple[float, float] | None = None
     while time.monotonic() < deadline:
         try:
             value = poller.value(name)
@@ -366,5 +374,12 @@ def wait_metric(poller: Poller, name: str, target: float, timeout: float, interv
         for proc in watch or ():
             if not proc.alive():
                 raise BenchError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
-        time.sleep(interval)
+        pause = interval
+        if first is None:
+            first = (now, value)
+        elif value > first[1] and now > first[0]:
+            remaining_s = (target - value) / ((value - first[1]) / (now - first[0]))
+            if remaining_s > 1.0:
+                pause = max(interval, min(SLOW_POLL_S, remaining_s / 4))
+        time.sleep(pause)
     raise BenchError(f"{name} reached {value:.0f} of {target:.0f} within {timeout:.0f} s")

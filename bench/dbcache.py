@@ -12,6 +12,7 @@ growing with the file until the cache reaches that limit and staying flat afterw
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -94,8 +95,6 @@ def run(tier: str, rows: int, batch: int, memory_limit: str) -> list[tuple[int, 
 
 
 def rss_mib_self() -> float:
-    import os
-
     return rss_mib(os.getpid())
 
 

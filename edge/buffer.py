@@ -37,7 +37,7 @@ import numpy as np
 
 from edge.errors import BufferError
 from edge.payload import Readings, SeriesKey
-from edgehub.duck import one
+from edgehub.duck import memory_bytes, one
 
 logger = logging.getLogger(__name__)
 
@@ -382,8 +382,7 @@ class Buffer:
         cur = self._cursor()
         row = one(cur.execute("SELECT block_size * used_blocks FROM pragma_database_size()"))
         self.bytes_used = int(row[0]) if row and row[0] is not None else 0
-        row = one(cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"))
-        self.db_memory = int(row[0]) if row else 0
+        self.db_memory = memory_bytes(cur)
 
     # -- any thread ------------------------------------------------------------------------
     def read_after(self, after_seq: int, limit: int) -> Chunk | None:

@@ -19,3 +19,10 @@ def one(result: duckdb.DuckDBPyConnection) -> Any:
     """
     rows = result.fetchall()
     return rows[0] if rows else None
+
+
+def memory_bytes(cur: duckdb.DuckDBPyConnection) -> int:
+    """Bytes DuckDB holds in memory for its database (cached blocks, query state): bounded by its
+    ``memory_limit``, exported by both tiers as ``*_db_memory_bytes``."""
+    row = one(cur.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"))
+    return int(row[0]) if row else 0

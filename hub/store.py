@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from edgehub.columns import Columns
-from edgehub.duck import one
+from edgehub.duck import memory_bytes, one
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,8 +160,7 @@ class Store:
 
     def db_memory(self) -> int:
         """Bytes DuckDB holds in memory for this database (blocks cached, query state)."""
-        row = self.query("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()")
-        return int(row[0][0])
+        return memory_bytes(self.cursor())
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         return self.cursor().execute(sql, params or []).fetchall()

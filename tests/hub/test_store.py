@@ -170,6 +170,48 @@ def test_series_keep_the_newest_value(store: Store) -> None:
     assert sensor["last_ts"] == datetime(2025, 7, 9, 7, 15, 7)  # naive UTC
 
 
+def _crash(store: Store) -> None:
+    """Close DuckDB the way a SIGKILL leaves it: committed rows are in the file (WAL), nothing that
+    ``close()`` would still write."""
+    store._writer.shutdown(wait=True)
+    store._readers.shutdown(wait=True)
+    assert store._db is not None
+    store._db.close()
+    store._db = None
+
+
+def test_last_values_written_only_in_memory_survive_a_crash(store: Store, tmp_path: Path) -> None:
+    store.commit_batch("edge-1", _batch([1, 2], sids=[1, 2]))  # the first commit writes last values
+    store.commit_batch("edge-1", _batch([3, 4], sids=[1, 2]))  # these stay in memory until the next flush
+    stored = dict(store.query("SELECT device_id, last_value FROM series"))
+    assert stored == {"dev-1": 1.5, "dev-2": 2.5}, "the second batch's last values were written at once"
+    live = {d["device_id"]: d["sensors"][0]["last_value"] for d in store.list_devices()}
+    assert live == {"dev-1": 3.5, "dev-2": 4.5}
+    _crash(store)
+    again = Store(tmp_path / "hub.duckdb").open()
+    try:
+        after = {d["device_id"]: (d["sensors"][0]["last_value"], d["last_seen"]) for d in again.list_devices()}
+        assert after == {"dev-1": (3.5, datetime(2025, 7, 9, 7, 15, 5)), "dev-2": (4.5, datetime(2025, 7, 9, 7, 15, 6))}
+        assert dict(again.query("SELECT device_id, last_value FROM series")) == {"dev-1": 3.5, "dev-2": 4.5}
+        assert again.query("SELECT acked_seq FROM edges WHERE edge_id = 'edge-1'") == [(4,)]
+        (edge,) = again.list_edges()
+        assert edge["acked_seq"] == 4
+    finally:
+        again.close()
+
+
+def test_parking_writes_the_pending_last_values_first(store: Store, tmp_path: Path) -> None:
+    store.commit_batch("edge-1", _batch([1], sids=[1]))
+    store.commit_batch("edge-1", _batch([2], sids=[1]))  # in memory only
+    store.park_batch("edge-1", 3, 5, "bad", b"raw")  # the stored watermark passes seq 2
+    _crash(store)
+    again = Store(tmp_path / "hub.duckdb").open()
+    try:
+        assert again.list_devices()[0]["sensors"][0]["last_value"] == 2.5
+    finally:
+        again.close()
+
+
 # -- readings queries -------------------------------------------------------------------------
 @pytest.fixture
 def ten(store: Store) -> Store:

@@ -1,31 +1,36 @@
-"""MQTT ingest: broker → validation → bounded queue → group commit → PUBACK.
+"""MQTT ingest: broker → worker process → validation → group commit → PUBACK.
 
-paho's network thread decodes and validates each message (``edge.payload``) and puts it on a
-bounded queue; when the queue is full ``put`` blocks, paho stops reading its socket and the broker
-holds further messages: backpressure, nothing dropped. One writer thread takes everything queued,
-commits it to the buffer in one transaction, and only then sends the PUBACKs of exactly those
-messages (``manual_ack``). The session is persistent (``clean_start=False`` with a long expiry),
-so the broker keeps what the edge did not ack across an edge restart and redelivers it.
+The MQTT client runs in its own process (``edge.mqtt_worker``): paho's loop and payload decoding
+there, DuckDB here, each under its own GIL. The worker sends decoded messages over a socket pair;
+a receiver thread puts them on a bounded queue; one writer thread takes everything queued,
+commits it to the buffer in one transaction, and only then asks the worker to PUBACK exactly those
+messages (``manual_ack``). The broker hands out at most ``receive_maximum`` unacked messages, which
+bounds what is in flight between the two processes. The session is persistent (``clean_start=False``
+with a long expiry), so the broker keeps what the edge did not ack across an edge or worker restart
+and redelivers it; the redelivery check below recognises what was already stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from multiprocessing.connection import Connection
+from typing import Any
 
 from edge import metrics
 from edge.buffer import Buffer, Committed
-from edge.payload import Readings, Rejected, parse
+from edge.mqtt_worker import MessageTuple, payload_digest
+from edge.payload import Readings, Rejected
 from edgehub.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
@@ -40,7 +45,8 @@ REJECTION_RING = 200
 # Commits whose messages are remembered for the redelivery check. Redeliveries follow a reconnect
 # at once and no commit happens while disconnected, so the last few commits are what matters.
 RECENT_COMMITS = 64
-SESSION_EXPIRY_S = 0xFFFFFFFF  # "never expires": the broker keeps our queue through any outage
+WORKER_RESTART_S = 1.0  # pause before starting a new MQTT worker after one died
+WORKER_STOP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,7 @@ class IngestStats:
     recent_rejections: deque[Rejection] = field(default_factory=lambda: deque(maxlen=REJECTION_RING))
 
 
-def payload_digest(payload: bytes) -> int:
-    """A digest stable across processes (unlike ``hash``), as a signed 64-bit integer: CRC-32 and
-    Adler-32 side by side. It only tells a redelivery (same packet id, dup set) from a different
-    message that reuses the id, so speed matters more than cryptographic strength."""
-    value = (zlib.crc32(payload) << 32) | zlib.adler32(payload)
-    return value - (1 << 64) if value >= 1 << 63 else value
+__all__ = ["Ingest", "IngestConfig", "payload_digest"]
 
 
 class Handoff:
@@ -131,13 +132,15 @@ class Handoff:
         return group
 
 
-def _device_level(topic_filter: str) -> int | None:
-    levels = topic_filter.split("/")
-    return levels.index("+") if "+" in levels else None
+def _message(t: MessageTuple) -> Message:
+    mid, qos, dup, digest, topic, keys, ts_us, values, rejects, head = t
+    return Message(mid, qos, dup, digest, topic, Readings(keys, ts_us, values),
+                   [Rejected(reason, detail) for reason, detail in rejects], head)
 
 
 class Ingest:
-    """The MQTT client and the writer thread. ``start()`` / ``stop()``; thread-safe stats."""
+    """The MQTT worker process, the thread that receives from it and the writer thread.
+    ``start()`` / ``stop()``; thread-safe stats."""
 
     def __init__(
         self,
@@ -159,98 +162,117 @@ class Ingest:
         self._queue = Handoff(QUEUE_MAX_MESSAGES)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
-        self._device_level = _device_level(config.topic_filter)
         self._log = RateLimitedLog(logger)
-        self._client = self._make_client()
+        self._worker: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._send_lock = threading.Lock()
+        self._receiver: threading.Thread | None = None
+        self._validate()
 
-    def _make_client(self) -> mqtt.Client:
-        cfg = self.config
-        if cfg.protocol == "5":
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
-            )
-        elif cfg.protocol == "3.1.1":
-            client = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv311,
-                clean_session=False, manual_ack=True,
-            )
-        else:
-            raise ValueError(f"mqtt protocol must be '5' or '3.1.1', got {cfg.protocol!r}")
-        if cfg.username:
-            client.username_pw_set(cfg.username, cfg.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
+    def _validate(self) -> None:
+        if self.config.protocol not in ("5", "3.1.1"):
+            raise ValueError(f"mqtt protocol must be '5' or '3.1.1', got {self.config.protocol!r}")
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._writer.start()
+        self._receiver = threading.Thread(target=self._receive_loop, name="edge-mqtt-rx", daemon=True)
+        self._receiver.start()
         cfg = self.config
-        if cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            props.ReceiveMaximum = cfg.receive_maximum
-            self._client.connect_async(cfg.host, cfg.port, cfg.keepalive, clean_start=False, properties=props)
-        else:
-            self._client.connect_async(cfg.host, cfg.port, cfg.keepalive)
-        self._client.loop_start()
         logger.info("mqtt: connecting to %s:%d as %s (MQTT %s), filter %s",
                     cfg.host, cfg.port, cfg.client_id, cfg.protocol, cfg.topic_filter)
 
     def stop(self) -> None:
-        """Disconnect (the session stays on the broker), then let the writer finish the queue."""
+        """Stop the worker (the session stays on the broker), then let the writer finish the queue:
+        what it commits now is acked by the broker's redelivery after the next start."""
         self.connected = False  # an expected disconnect: no warning
-        self._client.disconnect()
-        self._client.loop_stop()
         self._stop.set()
+        self._send(("stop",))
+        worker = self._worker
+        if worker is not None:
+            try:
+                worker.wait(WORKER_STOP_S)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if self._receiver is not None:
+            self._receiver.join(timeout=WORKER_STOP_S)
         if self._writer is not None:
             self._writer.join(timeout=10)
+        metrics.MQTT_CONNECTED.set(0)
 
     @property
     def queued(self) -> int:
         return len(self._queue)
 
-    # -- paho network thread ---------------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object) -> None:
-        if getattr(reason, "is_failure", False):
-            logger.error("mqtt: broker refused the connection: %s", reason)
-            return
-        self.connected = True
-        metrics.MQTT_CONNECTED.set(1)
-        session = getattr(flags, "session_present", False)
-        logger.info("mqtt: connected (session present: %s); subscribing %s at QoS 1",
-                    session, self.config.topic_filter)
-        client.subscribe(self.config.topic_filter, qos=1)
+    # -- the MQTT worker process -----------------------------------------------------------
+    def _spawn(self) -> Connection:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            self._worker = subprocess.Popen([sys.executable, "-m", "edge.mqtt_worker", str(theirs.fileno())],
+                                            pass_fds=(theirs.fileno(),))
+            conn = Connection(os.dup(ours.fileno()))
+        conn.send(dataclasses.asdict(self.config))
+        logger.info("mqtt: worker process %d started", self._worker.pid)
+        return conn
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object) -> None:
-        if self.connected:
-            logger.warning("mqtt: disconnected (%s); paho reconnects", reason)
+    def _send(self, item: tuple[Any, ...]) -> None:
+        """To the worker; dropped when there is none (the broker redelivers what was not acked)."""
+        with self._send_lock:
+            conn = self._conn
+            if conn is None:
+                return
+            with contextlib.suppress(OSError):  # the worker is gone; the receiver notices, starts another
+                conn.send(item)
+
+    def _receive_loop(self) -> None:
+        """Start the worker, take what it sends, start a new one when it dies."""
+        while not self._stop.is_set():
+            try:
+                conn = self._spawn()
+            except OSError:
+                logger.exception("mqtt: cannot start the worker process; retrying")
+                self._stop.wait(WORKER_RESTART_S)
+                continue
+            with self._send_lock:
+                self._conn = conn
+            try:
+                while True:
+                    self._dispatch(conn.recv())
+            except (EOFError, OSError):
+                pass
+            with self._send_lock:
+                self._conn = None
+            conn.close()
+            self._set_disconnected()
+            worker = self._worker
+            code = worker.wait() if worker is not None else None
+            if self._stop.is_set():
+                break
+            logger.error("mqtt: worker process exited (code %s); starting another in %.0f s (the broker keeps "
+                         "and redelivers what was not acked)", code, WORKER_RESTART_S)
+            self._stop.wait(WORKER_RESTART_S)
+
+    def _dispatch(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == "msgs":
+            put = self._queue.put
+            for t in item[1]:
+                put(_message(t))  # blocks when full: backpressure to the worker, then the broker
+        elif kind == "connected":
+            self.connected = True
+            metrics.MQTT_CONNECTED.set(1)
+        elif kind == "subscribed":
+            logger.info("mqtt: subscribed %s (%s)", self.config.topic_filter, ", ".join(item[1]))
+        elif kind == "disconnected":
+            self._set_disconnected(item[1])
+
+    def _set_disconnected(self, reason: str = "worker stopped") -> None:
+        if self.connected and not self._stop.is_set():
+            logger.warning("mqtt: disconnected (%s); reconnecting", reason)
         self.connected = False
         metrics.MQTT_CONNECTED.set(0)
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            payload = bytes(msg.payload)
-            topic = msg.topic
-            device = None
-            if self._device_level is not None:
-                levels = topic.split("/")
-                if len(levels) > self._device_level:
-                    device = levels[self._device_level]
-            readings, rejects = parse(payload, device, time.time_ns() // 1000)
-            digest = payload_digest(payload) if msg.qos else 0
-            message = Message(msg.mid, msg.qos, bool(msg.dup), digest, topic, readings, rejects,
-                              payload[:256] if rejects else b"")
-        except Exception:  # never let one message kill paho's thread
-            logger.exception("mqtt: unexpected error decoding a message on %s", msg.topic)
-            message = Message(msg.mid, msg.qos, bool(msg.dup), 0, msg.topic, Readings(),
-                              [Rejected("not_json", "decoder error")], b"")
-        self._queue.put(message)  # blocks when full: backpressure to the broker
 
     # -- writer thread ---------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -304,9 +326,9 @@ class Ingest:
                 delay = min(delay * 2, 5.0)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         recent.append(frozenset(seen))
-        for m in group:
-            if m.qos:
-                self._client.ack(m.mid, m.qos)
+        acks = [m.mid for m in group if m.qos]
+        if acks:
+            self._send(("ack", acks))
         self._count(group, len(readings), skipped)
         if committed.count:
             for listener in self.listeners:

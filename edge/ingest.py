@@ -49,6 +49,7 @@ RECENT_COMMITS = 64
 # commit covers them all; below it every message is committed at once (latency first).
 LINGER_ABOVE_MSGS_S = 2_000
 LINGER_S = 0.010
+RATE_WINDOW_S = 0.2
 WORKER_RESTART_S = 1.0  # pause before starting a new MQTT worker after one died
 WORKER_STOP_S = 5.0
 
@@ -281,16 +282,20 @@ class Ingest:
     # -- writer thread ---------------------------------------------------------------------
     def _write_loop(self) -> None:
         buffer = self.buffer
-        rate = 0.0  # messages/s, smoothed over the last groups
-        last_take = time.monotonic()
+        rate = 0.0  # messages/s over the last RATE_WINDOW_S or more
+        window_start, window_count = time.monotonic(), 0
+        last_take = window_start
         while True:
             group = self._queue.take(0.25, GROUP_MAX_READINGS)
+            now = time.monotonic()
+            if now - window_start >= RATE_WINDOW_S:
+                rate = window_count / (now - window_start)
+                window_start, window_count = now, 0
             if not group:
                 if self._stop.is_set():
                     break
                 self._housekeeping()
                 continue
-            now = time.monotonic()
             if rate > LINGER_ABOVE_MSGS_S and now - last_take < LINGER_S:
                 # Busy: gather LINGER_S worth of messages into one commit. A commit costs the same
                 # 1-2 ms of CPU for 1 message as for 100; committing each trickle separately spent
@@ -298,7 +303,7 @@ class Ingest:
                 time.sleep(LINGER_S - (now - last_take))
                 group += self._queue.take(0.0, GROUP_MAX_READINGS)
                 now = time.monotonic()
-            rate = 0.7 * rate + 0.3 * len(group) / max(now - last_take, 1e-3)
+            window_count += len(group)
             last_take = now
             self._commit_with_retry(group)
             self._housekeeping()

@@ -52,7 +52,7 @@ logger = logging.getLogger("edge.ingest")
 
 # The worker sends at most one batch per SEND_LINGER_S: at high rates what arrives meanwhile goes in
 # the next batch (fewer wake-ups on both sides); a message after a quiet spell goes at once.
-SEND_LINGER_S = 0.002
+SEND_LINGER_S = 0.001
 SESSION_EXPIRY_S = 0xFFFFFFFF  # "never expires": the broker keeps our queue through any outage
 PR_SET_PDEATHSIG = 1
 

@@ -102,6 +102,7 @@ class Worker:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._send_lock = threading.Lock()
+        self._last_send = 0.0
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -144,10 +145,16 @@ class Worker:
         self._send(("disconnected", str(reason)))
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.append(decode(bytes(msg.payload), msg.topic, self._level, msg.mid, msg.qos, bool(msg.dup)))
-        if not self._woken:
-            self._woken = True
-            self._wake_w.send(b"x")
+        item = decode(bytes(msg.payload), msg.topic, self._level, msg.mid, msg.qos, bool(msg.dup))
+        with self._send_lock:  # keeps arrival order between direct sends and the main thread's batches
+            if not self._inbox and time.monotonic() - self._last_send >= SEND_LINGER_S:
+                self.conn.send(("msgs", [item]))  # quiet: straight to the edge, no hop through main
+                self._last_send = time.monotonic()
+                return
+            self._inbox.append(item)
+            if not self._woken:
+                self._woken = True
+                self._wake_w.send(b"x")
 
     # -- the worker's main thread --------------------------------------------------------------
     def run(self) -> None:
@@ -170,22 +177,21 @@ class Worker:
         conn_fd = self.conn.fileno()
         wake_fd = self._wake_r.fileno()
         inbox = self._inbox
-        last_send = 0.0
         while True:
             readable, _, _ = select.select([conn_fd, wake_fd], [], [], 1.0)
             if wake_fd in readable:
                 with contextlib.suppress(BlockingIOError):
                     self._wake_r.recv(4096)
-                wait = last_send + SEND_LINGER_S - time.monotonic()
+                wait = self._last_send + SEND_LINGER_S - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                self._woken = False  # before draining: a message appended after this wakes us again
-                batch = []
-                while inbox:
-                    batch.append(inbox.popleft())
-                if batch:
-                    self._send(("msgs", batch))
-                    last_send = time.monotonic()
+                with self._send_lock:
+                    self._woken = False
+                    batch = list(inbox)
+                    inbox.clear()
+                    if batch:
+                        self.conn.send(("msgs", batch))
+                        self._last_send = time.monotonic()
             if conn_fd in readable:
                 try:
                     item = self.conn.recv()

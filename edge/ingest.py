@@ -2,12 +2,14 @@
 
 The MQTT client runs in its own process (``edge.mqtt_worker``): paho's loop and payload decoding
 there, DuckDB here, each under its own GIL. The worker sends decoded messages over a socket pair;
-a receiver thread puts them on a bounded queue; one writer thread takes everything queued,
-commits it to the buffer in one transaction, and only then asks the worker to PUBACK exactly those
-messages (``manual_ack``). The broker hands out at most ``receive_maximum`` unacked messages, which
-bounds what is in flight between the two processes. The session is persistent (``clean_start=False``
-with a long expiry), so the broker keeps what the edge did not ack across an edge or worker restart
-and redelivers it; the redelivery check below recognises what was already stored.
+one writer thread takes everything that has arrived, commits it to the buffer in one transaction,
+and only then asks the worker to PUBACK exactly those messages (``manual_ack``). While the writer
+commits, messages wait in the socket pair; when it falls behind, the worker's sends and then its
+socket reads stop: backpressure to the broker, nothing dropped. The broker hands out at most
+``receive_maximum`` unacked messages, which bounds what is in flight between the two processes.
+The session is persistent (``clean_start=False`` with a long expiry), so the broker keeps what the
+edge did not ack across an edge or worker restart and redelivers it; the redelivery check below
+recognises what was already stored.
 """
 
 from __future__ import annotations
@@ -35,9 +37,6 @@ from edgehub.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
-# Messages waiting for the writer. Large enough to cover one commit's duration at full rate,
-# small enough that a stalled disk turns into broker-side backpressure within a second.
-QUEUE_MAX_MESSAGES = 20_000
 # A group commit stops collecting at this many readings so one transaction stays short.
 GROUP_MAX_READINGS = 50_000
 # How many rejected payloads `edgectl rejections` can show.
@@ -100,43 +99,6 @@ class IngestStats:
 __all__ = ["Ingest", "IngestConfig", "payload_digest"]
 
 
-class Handoff:
-    """Messages from paho's thread to the writer: a bounded FIFO that is cheaper per message than
-    ``queue.Queue`` (which takes a lock and notifies a condition on every put and get; that was 7 %
-    of paho's thread at 11,000 messages/s). ``put`` blocks while it is full: backpressure."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._items: deque[Message] = deque()
-        self._maxsize = maxsize
-        self._ready = threading.Event()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, message: Message) -> None:
-        while len(self._items) >= self._maxsize:  # rare: the disk stalls; paho stops reading
-            time.sleep(0.005)
-        self._items.append(message)
-        if not self._ready.is_set():
-            self._ready.set()
-
-    def take(self, timeout: float, max_readings: int) -> list[Message]:
-        """What is queued (stopping once ``max_readings`` are taken), waiting up to ``timeout`` for
-        the first message."""
-        items = self._items
-        if not items:
-            self._ready.clear()
-            if not items:  # a put between the check and the clear has set it again
-                self._ready.wait(timeout)
-        group: list[Message] = []
-        count = 0
-        while items and count < max_readings:
-            message = items.popleft()
-            group.append(message)
-            count += len(message.readings)
-        return group
-
-
 def _message(t: MessageTuple) -> Message:
     mid, qos, dup, digest, topic, keys, ts_us, values, rejects, head = t
     return Message(mid, qos, dup, digest, topic, Readings(keys, ts_us, values),
@@ -144,8 +106,8 @@ def _message(t: MessageTuple) -> Message:
 
 
 class Ingest:
-    """The MQTT worker process, the thread that receives from it and the writer thread.
-    ``start()`` / ``stop()``; thread-safe stats."""
+    """The MQTT worker process and the writer thread that feeds on it. ``start()`` / ``stop()``;
+    thread-safe stats."""
 
     def __init__(
         self,
@@ -164,14 +126,13 @@ class Ingest:
         # broker sends again, with dup set, messages whose PUBACK it never got.
         self._recent: deque[frozenset[tuple[int, int]]] = deque(
             [frozenset(buffer.recovered)], maxlen=RECENT_COMMITS)
-        self._queue = Handoff(QUEUE_MAX_MESSAGES)
+        self._pending = 0  # messages received from the worker, not yet committed
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._log = RateLimitedLog(logger)
         self._worker: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._send_lock = threading.Lock()
-        self._receiver: threading.Thread | None = None
         self._validate()
 
     def _validate(self) -> None:
@@ -182,15 +143,13 @@ class Ingest:
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="edge-writer", daemon=True)
         self._writer.start()
-        self._receiver = threading.Thread(target=self._receive_loop, name="edge-mqtt-rx", daemon=True)
-        self._receiver.start()
         cfg = self.config
         logger.info("mqtt: connecting to %s:%d as %s (MQTT %s), filter %s",
                     cfg.host, cfg.port, cfg.client_id, cfg.protocol, cfg.topic_filter)
 
     def stop(self) -> None:
-        """Stop the worker (the session stays on the broker), then let the writer finish the queue:
-        what it commits now is acked by the broker's redelivery after the next start."""
+        """Stop the worker (the session stays on the broker); the writer commits what it received
+        and ends. What it commits now is acked through the broker's redelivery after the next start."""
         self.connected = False  # an expected disconnect: no warning
         self._stop.set()
         self._send(("stop",))
@@ -201,71 +160,75 @@ class Ingest:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-        if self._receiver is not None:
-            self._receiver.join(timeout=WORKER_STOP_S)
         if self._writer is not None:
             self._writer.join(timeout=10)
         metrics.MQTT_CONNECTED.set(0)
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Messages received from the broker and not yet committed."""
+        return self._pending
 
     # -- the MQTT worker process -----------------------------------------------------------
-    def _spawn(self) -> Connection:
-        ours, theirs = socket.socketpair()
-        with ours, theirs:
-            self._worker = subprocess.Popen([sys.executable, "-m", "edge.mqtt_worker", str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),))
-            conn = Connection(os.dup(ours.fileno()))
-        conn.send(dataclasses.asdict(self.config))
+    def _spawn(self) -> Connection | None:
+        try:
+            ours, theirs = socket.socketpair()
+            with ours, theirs:
+                self._worker = subprocess.Popen(
+                    [sys.executable, "-m", "edge.mqtt_worker", str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+                conn = Connection(os.dup(ours.fileno()))
+            conn.send(dataclasses.asdict(self.config))
+        except OSError:
+            logger.exception("mqtt: cannot start the worker process; retrying in %.0f s", WORKER_RESTART_S)
+            return None
         logger.info("mqtt: worker process %d started", self._worker.pid)
+        with self._send_lock:
+            self._conn = conn
         return conn
+
+    def _worker_gone(self, conn: Connection) -> None:
+        with self._send_lock:
+            self._conn = None
+        conn.close()
+        self._set_disconnected()
+        worker = self._worker
+        code = worker.wait() if worker is not None else None
+        if not self._stop.is_set():
+            logger.error("mqtt: worker process exited (code %s); starting another in %.0f s (the broker keeps "
+                         "and redelivers what was not acked)", code, WORKER_RESTART_S)
 
     def _send(self, item: tuple[Any, ...]) -> None:
         """To the worker; dropped when there is none (the broker redelivers what was not acked)."""
         with self._send_lock:
             conn = self._conn
-            if conn is None:
-                return
-            with contextlib.suppress(OSError):  # the worker is gone; the receiver notices, starts another
-                conn.send(item)
+            if conn is not None:
+                with contextlib.suppress(OSError):  # the worker is gone; the writer notices, starts another
+                    conn.send(item)
 
-    def _receive_loop(self) -> None:
-        """Start the worker, take what it sends, start a new one when it dies."""
-        while not self._stop.is_set():
-            try:
-                conn = self._spawn()
-            except OSError:
-                logger.exception("mqtt: cannot start the worker process; retrying")
-                self._stop.wait(WORKER_RESTART_S)
-                continue
-            with self._send_lock:
-                self._conn = conn
-            try:
-                while True:
-                    self._dispatch(conn.recv())
-            except (EOFError, OSError):
-                pass
-            with self._send_lock:
-                self._conn = None
-            conn.close()
-            self._set_disconnected()
-            worker = self._worker
-            code = worker.wait() if worker is not None else None
-            if self._stop.is_set():
-                break
-            logger.error("mqtt: worker process exited (code %s); starting another in %.0f s (the broker keeps "
-                         "and redelivers what was not acked)", code, WORKER_RESTART_S)
-            self._stop.wait(WORKER_RESTART_S)
+    def _receive(self, conn: Connection, timeout: float, group: list[Message]) -> bool:
+        """Append what the worker has sent to ``group``, waiting up to ``timeout`` for the first of
+        it; handle its events. False when the worker is gone."""
+        try:
+            if not conn.poll(timeout):
+                return True
+            readings = sum(len(m.readings) for m in group)
+            while True:
+                item = conn.recv()
+                if item[0] == "msgs":
+                    for t in item[1]:
+                        group.append(_message(t))
+                        readings += len(t[6])
+                    self._pending = len(group)
+                else:
+                    self._event(item)
+                if readings >= GROUP_MAX_READINGS or not conn.poll(0):
+                    return True
+        except (EOFError, OSError):
+            return False
 
-    def _dispatch(self, item: tuple[Any, ...]) -> None:
+    def _event(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        if kind == "msgs":
-            put = self._queue.put
-            for t in item[1]:
-                put(_message(t))  # blocks when full: backpressure to the worker, then the broker
-        elif kind == "connected":
+        if kind == "connected":
             self.connected = True
             metrics.MQTT_CONNECTED.set(1)
         elif kind == "subscribed":
@@ -281,33 +244,44 @@ class Ingest:
 
     # -- writer thread ---------------------------------------------------------------------
     def _write_loop(self) -> None:
-        buffer = self.buffer
+        """Start the worker (and another when it dies), take what it sends, commit, ack."""
+        conn: Connection | None = None
         rate = 0.0  # messages/s over the last RATE_WINDOW_S or more
         window_start, window_count = time.monotonic(), 0
         last_take = window_start
         while True:
-            group = self._queue.take(0.25, GROUP_MAX_READINGS)
+            if conn is None:
+                if self._stop.is_set():
+                    break
+                conn = self._spawn()
+                if conn is None:
+                    self._stop.wait(WORKER_RESTART_S)
+                    continue
+            group: list[Message] = []
+            alive = self._receive(conn, 0.25, group)
             now = time.monotonic()
             if now - window_start >= RATE_WINDOW_S:
                 rate = window_count / (now - window_start)
                 window_start, window_count = now, 0
-            if not group:
-                if self._stop.is_set():
-                    break
-                self._housekeeping()
-                continue
-            if rate > LINGER_ABOVE_MSGS_S and now - last_take < LINGER_S:
+            if alive and group and rate > LINGER_ABOVE_MSGS_S and now - last_take < LINGER_S:
                 # Busy: gather LINGER_S worth of messages into one commit. A commit costs the same
                 # 1-2 ms of CPU for 1 message as for 100; committing each trickle separately spent
                 # the core that ingest needs.
                 time.sleep(LINGER_S - (now - last_take))
-                group += self._queue.take(0.0, GROUP_MAX_READINGS)
+                alive = self._receive(conn, 0.0, group)
                 now = time.monotonic()
-            window_count += len(group)
-            last_take = now
-            self._commit_with_retry(group)
+            if group:
+                window_count += len(group)
+                last_take = now
+                self._commit_with_retry(group)
+                self._pending = 0
+            if not alive:
+                self._worker_gone(conn)
+                conn = None
+                if not self._stop.is_set():
+                    self._stop.wait(WORKER_RESTART_S)
             self._housekeeping()
-        buffer.housekeeping(force=True)
+        self.buffer.housekeeping(force=True)
 
     def _housekeeping(self) -> None:
         try:

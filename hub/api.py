@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -232,8 +232,13 @@ class Api:
         )
 
     async def metrics(self, request: Request) -> Response:
-        metrics.DB_MEMORY.set(await self.store.read(self.store.db_memory))
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text; ``?name[]=…`` (repeatable) limits it to those metrics, as Prometheus's own
+        exporters do: a poller that needs one counter then costs the hub almost nothing."""
+        names = request.query_params.getlist("name[]")
+        if not names or "edgehub_hub_db_memory_bytes" in names:
+            metrics.DB_MEMORY.set(await self.store.read(self.store.db_memory))
+        registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     async def health(self, request: Request) -> Response:
         return ORJSONResponse({"status": "ok", "edges_connected": len(self.link.sessions)})

@@ -92,39 +92,6 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
-def children(pid: int) -> list[int]:
-    """The pids of ``pid``'s child processes (the edge's MQTT worker, say)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def edge_pids(pid: int) -> dict[str, int]:
-    """The edge's processes by name for the CPU notes: the edge and its MQTT worker."""
-    named = {"edge": pid}
-    for i, child in enumerate(children(pid)):
-        named["edge mqtt worker" if i == 0 else f"edge child {child}"] = child
-    return named
-
-
-def tree_rss_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) summed over a process and its children: the edge with its MQTT worker.
-    The summed high-water mark is an upper bound of the peak (the two need not peak together)."""
-    rss, hwm = rss_kib(pid)
-    for child in children(pid):
-        with contextlib.suppress(OSError):
-            c_rss, c_hwm = rss_kib(child)
-            rss, hwm = rss + c_rss, hwm + c_hwm
-    return rss, hwm
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (its threads included)."""
     with open(f"/proc/{pid}/stat") as fh:

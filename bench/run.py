@@ -146,7 +146,7 @@ def build_rows(res: dict[str, S.Outcome], sizes: S.Sizes) -> list[tuple[str, str
                      verdict(None if bulk is None else bulk >= 250_000)))
     if "ingest_bulk" in res:
         rss = val("ingest_bulk", "edge_rss_mib")
-        rows.append((f"edge + MQTT worker RSS after (b) bulk ingested {fmt(sizes.bulk_readings)} readings, no hub, MiB",
+        rows.append((f"edge RSS right after (b) bulk ingested {fmt(sizes.bulk_readings)} readings (no hub), MiB",
                      fmt(rss), "≤ 200 MB (guarantee 3: bounded)",
                      verdict(None if rss is None else rss <= 200 * 1e6 / 2**20)))
     e2e = val("e2e", "readings_per_s")
@@ -174,7 +174,7 @@ def build_rows(res: dict[str, S.Outcome], sizes: S.Sizes) -> list[tuple[str, str
                      "≥ 250,000", verdict(None if drain is None else drain >= 250_000)))
         hold = val("drain", "edge_rss_holding_mib")
         end = val("drain", "edge_rss_mib")
-        rows.append((f"edge + MQTT worker RSS holding the {fmt(total)}-reading backlog / at the end of (d), MiB",
+        rows.append((f"edge RSS holding the {fmt(total)}-reading backlog / at the end of (d), MiB",
                      f"{fmt(hold)} / {fmt(end)}", "≤ 200 MB (at 5,000,000)",
                      verdict(None if hold is None or end is None else max(hold, end) <= 200 * 1e6 / 2**20)))
     return rows

@@ -208,12 +208,12 @@ def edge_ingest(sizes: Sizes, per_message: int) -> Outcome:
         broker, mqtt_port = ps.mosquitto()
         edge, poller = _start_edge(ps, mqtt_port, P.free_port(), "no-hub-token")
         base = _warm_up(mqtt_port, poller, EDGE_INGESTED, [edge])
-        rss_before = P.tree_rss_kib(edge.pid)[0] / 1024
+        rss_before = P.rss_kib(edge.pid)[0] / 1024
         messages = sizes.single_messages if per_message == 1 else sizes.bulk_readings // per_message
         readings = messages * per_message
         pub = _publish(mqtt_port, messages, per_message)
         try:
-            pids = {**P.edge_pids(edge.pid), "mosquitto": broker.pid}
+            pids = {"edge": edge.pid, "mosquitto": broker.pid}
             cpu0 = _cpu(pids)
             t0 = pub.go()
             t_done, _ = P.wait_metric(poller, EDGE_INGESTED, base + readings, RUN_TIMEOUT_S, POLL_S, [edge])
@@ -225,7 +225,7 @@ def edge_ingest(sizes: Sizes, per_message: int) -> Outcome:
         out.values["readings_per_s"] = readings / elapsed
         out.values["messages_per_s"] = messages / elapsed
         out.values["gen_msgs"] = messages / (gen["t_acked"] - t0)
-        out.values["edge_rss_mib"] = P.tree_rss_kib(edge.pid)[0] / 1024
+        out.values["edge_rss_mib"] = P.rss_kib(edge.pid)[0] / 1024
         out.notes.append(f"(b {kind}) {readings:,} readings in {messages:,} messages committed in {elapsed:.2f} s "
                          f"(±{POLL_S * 1000:.0f} ms poll); the generator had all PUBACKed after "
                          f"{gen['t_acked'] - t0:.2f} s; edge RSS {rss_before:.0f} MiB after the warm-up, "
@@ -256,7 +256,7 @@ def end_to_end_throughput(sizes: Sizes) -> Outcome:
         trace: list[tuple[float, float]] = []
         t_edge_done = None
         try:
-            pids = {**P.edge_pids(edge.pid), "hub": hub.pid, "mosquitto": broker.pid}
+            pids = {"edge": edge.pid, "hub": hub.pid, "mosquitto": broker.pid}
             cpu0 = _cpu(pids)
             t0 = pub.go()
             deadline = t0 + RUN_TIMEOUT_S
@@ -325,7 +325,7 @@ def end_to_end_latency(sizes: Sizes) -> Outcome:
         pub = _publish(mqtt_port, n, 1, rate=sizes.latency_rate)
         polls: list[tuple[float, float, float]] = []
         try:
-            cpu_pids = {**P.edge_pids(edge.pid), "hub": hub.pid, "mosquitto": broker.pid}
+            cpu_pids = {"edge": edge.pid, "hub": hub.pid, "mosquitto": broker.pid}
             cpu0 = _cpu(cpu_pids)
             t0 = pub.go()
             deadline = t0 + sizes.latency_seconds + 60
@@ -408,13 +408,13 @@ def backlog_drain(sizes: Sizes) -> Outcome:
         time.sleep(2.0)
         backlog = edge_poller.value("edgehub_edge_backlog_rows")
         out.values["backlog_rows"] = backlog
-        out.values["edge_rss_holding_mib"] = P.tree_rss_kib(edge.pid)[0] / 1024
+        out.values["edge_rss_holding_mib"] = P.rss_kib(edge.pid)[0] / 1024
         if backlog != readings:
             out.notes.append(f"(d) note: backlog gauge {backlog:,.0f} != {readings:,} published during the outage")
         t_start = time.monotonic()
         hub = ps.hub(ps.tmp / "hub-data", http_port, grpc_port, name="hub-2")
         t_ready = P.wait_hub(http_port, hub)
-        cpu_pids = {**P.edge_pids(edge.pid), "hub": hub.pid}
+        cpu_pids = {"edge": edge.pid, "hub": hub.pid}
         cpu0 = _cpu(cpu_pids)
         hub_poller = P.Poller(http_port)
         t_link: float | None = None  # first poll seeing the edge's uplink past CONNECTING
@@ -436,7 +436,7 @@ def backlog_drain(sizes: Sizes) -> Outcome:
         cpu1 = _cpu(cpu_pids)
         if t_link is None:
             t_link = t_ready
-        rss, hwm = P.tree_rss_kib(edge.pid)
+        rss, hwm = P.rss_kib(edge.pid)
         out.values["readings_per_s"] = (readings - stored_at_link) / (t_done - t_link)
         out.values["stored_at_link"] = stored_at_link
         out.values["readings_per_s_from_ready"] = readings / (t_done - t_ready)

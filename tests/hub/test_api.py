@@ -266,6 +266,16 @@ def test_metrics(client: TestClient) -> None:
     assert "# TYPE" in resp.text
 
 
+def test_metrics_name_filter_returns_only_those_metrics(client: TestClient) -> None:
+    resp = client.get("/metrics?name[]=edgehub_hub_readings_stored_total&name[]=edgehub_hub_db_memory_bytes")
+    assert resp.status_code == 200
+    names = {line.split("{")[0].split()[0] for line in resp.text.splitlines() if line and not line.startswith("#")}
+    assert names == {"edgehub_hub_readings_stored_total", "edgehub_hub_db_memory_bytes"}
+    memory = next(line for line in resp.text.splitlines() if line.startswith("edgehub_hub_db_memory_bytes "))
+    assert float(memory.split()[1]) > 0  # refreshed for the request, as on the whole page
+    assert "python_gc" in client.get("/metrics").text
+
+
 def test_health(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "edges_connected": 0}
 

@@ -3,8 +3,6 @@ storage exactly once, through SIGKILL of the hub or the edge and a 15 s hub outa
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -77,57 +75,6 @@ def test_edge_sigkill_mid_stream_loses_and_duplicates_nothing(
     time.sleep(1.0)  # anything stored twice would push the watermark past 30,000 by now
     hub.stop()
     assert_exactly_once(hub_rows(hub), device_ids(4, "e"), 7_500)
-
-
-def _mqtt_workers(edge: Edge) -> list[int]:
-    """The pids of the edge's MQTT worker processes (children running ``edge.mqtt_worker``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"edge.mqtt_worker" in cmdline and int(stat.rsplit(")", 1)[1].split()[1]) == edge.pid:
-            found.append(int(entry.name))
-    return found
-
-
-def test_mqtt_worker_sigkill_mid_stream_loses_and_duplicates_nothing(
-    tmp_path: Path, broker: Mosquitto, procs: list[Proc]
-) -> None:
-    hub, edge = start_pair(tmp_path, broker, procs)
-    publisher = sim(broker.url, tmp_path, devices=4, count=20_000, rate=1500, seed="w")
-    procs.append(publisher)
-    wait_for(lambda: edge.metric("edgehub_edge_readings_ingested_total") > 4_000, 30, what="4,000 readings ingested")
-    (worker,) = _mqtt_workers(edge)
-    os.kill(worker, signal.SIGKILL)  # whatever it held unacked, the broker redelivers to the next worker
-    (replacement,) = wait_for(lambda: _mqtt_workers(edge), 15, what="a new MQTT worker")
-    assert replacement != worker
-    assert publisher.wait(90) == 0
-    wait_acked(hub, "site-a", 20_000, 90)
-    time.sleep(1.0)
-    assert edge.alive()
-    assert "worker process exited" in edge.output()
-    hub.stop()
-    assert_exactly_once(hub_rows(hub), device_ids(4, "w"), 5_000)
-
-
-def test_the_mqtt_worker_dies_with_a_killed_edge(tmp_path: Path, broker: Mosquitto, procs: list[Proc]) -> None:
-    _, edge = start_pair(tmp_path, broker, procs)
-    (worker,) = _mqtt_workers(edge)
-    edge.kill9()
-    wait_for(lambda: _state(worker) in ("gone", "Z"), 10,
-             what="the worker to exit with its edge")
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
 
 
 def test_hub_down_15_s_while_devices_publish(tmp_path: Path, broker: Mosquitto, procs: list[Proc]) -> None:

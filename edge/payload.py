@@ -210,13 +210,7 @@ def _reading(device_id: str, obj: dict, now_us: int, allowed: frozenset[str]) ->
     if type(unit) is not str or len(unit) > MAX_NAME_LENGTH:
         raise Rejected("bad_unit", f"unit must be a string of at most {MAX_NAME_LENGTH} characters")
     raw_ts = obj.get("timestamp")
-    if raw_ts is None:
-        ts = now_us
-    elif type(raw_ts) is str:
-        fast = _iso_z(raw_ts)
-        ts = fast if fast is not None else _iso_any(raw_ts)
-    else:
-        ts = parse_timestamp(raw_ts)
+    ts = now_us if raw_ts is None else parse_timestamp(raw_ts)
     return ((device_id, sensor_type, unit), ts, value)
 
 

@@ -235,7 +235,7 @@ class Api:
         """Prometheus text; ``?name[]=…`` (repeatable) limits it to those metrics, as Prometheus's own
         exporters do: a poller that needs one counter then costs the hub almost nothing."""
         names = request.query_params.getlist("name[]")
-        if not names or "edgehub_hub_db_memory_bytes" in names:
+        if not names or metrics.DB_MEMORY_NAME in names:
             metrics.DB_MEMORY.set(await self.store.read(self.store.db_memory))
         registry = REGISTRY.restricted_registry(names) if names else REGISTRY
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

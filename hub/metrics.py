@@ -19,5 +19,6 @@ WS_DROPPED = Counter("edgehub_hub_ws_dropped", "Messages dropped for WebSockets 
 WIDGET_SAMPLES = Counter("edgehub_hub_widget_samples", "Samples appended to widget buffers")
 DIRECT_READINGS = Counter("edgehub_hub_direct_readings", "Readings received from devices over /ws/sensors/")
 DIRECT_REJECTED = Counter("edgehub_hub_direct_rejected", "Direct device readings rejected, by reason", ["reason"])
-DB_MEMORY = Gauge("edgehub_hub_db_memory_bytes",
+DB_MEMORY_NAME = "edgehub_hub_db_memory_bytes"  # refreshed by a DuckDB query when /metrics asks for it
+DB_MEMORY = Gauge(DB_MEMORY_NAME,
                   "Memory DuckDB holds for the store (its block cache and queries), bounded by --db-memory-limit")

@@ -143,8 +143,7 @@ class Store:
     def _recover_latest(self, con: duckdb.DuckDBPyConnection) -> None:
         """After a crash, the last values of rows stored since the last flush were only in memory:
         the rows above an edge's stored watermark are exactly those, so take the newest of them."""
-        behind = [e for e, wm in self._watermarks.items() if wm > self._persisted_wm.get(e, 0)]
-        if not behind:
+        if all(wm <= self._persisted_wm.get(e, 0) for e, wm in self._watermarks.items()):
             return
         rows = con.execute(
             "SELECT d.series_id, max(epoch_us(d.ts)), arg_max(d.value, d.ts) FROM sensor_data d "

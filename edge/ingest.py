@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from edge import metrics
 from edge.buffer import Buffer, Committed
+from edge.mqttclient import Client
 from edge.payload import Readings, Rejected, parse
 from edgehub.logs import RateLimitedLog
 
@@ -163,14 +164,14 @@ class Ingest:
         self._log = RateLimitedLog(logger)
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> Client:
         cfg = self.config
         if cfg.protocol == "5":
-            client = mqtt.Client(
+            client = Client(
                 CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5, manual_ack=True
             )
         elif cfg.protocol == "3.1.1":
-            client = mqtt.Client(
+            client = Client(
                 CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv311,
                 clean_session=False, manual_ack=True,
             )
@@ -304,8 +305,9 @@ class Ingest:
                 delay = min(delay * 2, 5.0)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         recent.append(frozenset(seen))
+        self._client.ack_all([m.mid for m in group if m.qos == 1])
         for m in group:
-            if m.qos:
+            if m.qos == 2:  # not delivered on a QoS-1 subscription; acked the ordinary way if it were
                 self._client.ack(m.mid, m.qos)
         self._count(group, len(readings), skipped)
         if committed.count:

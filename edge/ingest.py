@@ -34,6 +34,11 @@ logger = logging.getLogger(__name__)
 # Messages waiting for the writer. Large enough to cover one commit's duration at full rate,
 # small enough that a stalled disk turns into broker-side backpressure within a second.
 QUEUE_MAX_MESSAGES = 20_000
+# ... and readings: queued readings are Python objects (about 80 bytes each). Bounded by messages
+# alone, 20,000 bulk messages were 2,000,000 readings, and once paho's thread could outrun the
+# writer (the read-ahead socket) the edge held 258 MiB with a 1,000,000-reading backlog instead of
+# about 150. Two full group commits keep the writer busy.
+QUEUE_MAX_READINGS = 100_000
 # A group commit stops collecting at this many readings so one transaction stays short.
 GROUP_MAX_READINGS = 50_000
 # How many rejected payloads `edgectl rejections` can show.
@@ -113,19 +118,30 @@ def payload_digest(payload: bytes) -> int:
 class Handoff:
     """Messages from paho's thread to the writer: a bounded FIFO that is cheaper per message than
     ``queue.Queue`` (which takes a lock and notifies a condition on every put and get; that was 7 %
-    of paho's thread at 11,000 messages/s). ``put`` blocks while it is full: backpressure."""
+    of paho's thread at 11,000 messages/s). ``put`` blocks while it holds ``max_messages`` messages
+    or ``max_readings`` readings: backpressure, paho stops reading and the broker holds the rest.
+    One thread puts and one takes; each of the two reading counters is written by one of them only."""
 
-    def __init__(self, maxsize: int) -> None:
+    def __init__(self, max_messages: int, max_readings: int) -> None:
         self._items: deque[Message] = deque()
-        self._maxsize = maxsize
+        self._max_messages = max_messages
+        self._max_readings = max_readings
+        self._put_readings = 0  # written by the putting thread only
+        self._taken_readings = 0  # written by the taking thread only
         self._ready = threading.Event()
 
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def readings(self) -> int:
+        return self._put_readings - self._taken_readings
+
     def put(self, message: Message) -> None:
-        while len(self._items) >= self._maxsize:  # rare: the disk stalls; paho stops reading
-            time.sleep(0.005)
+        while self._items and (len(self._items) >= self._max_messages
+                               or self._put_readings - self._taken_readings >= self._max_readings):
+            time.sleep(0.005)  # the writer is behind (or the disk stalls): paho stops reading
+        self._put_readings += len(message.readings)
         self._items.append(message)
         if not self._ready.is_set():
             self._ready.set()
@@ -144,6 +160,7 @@ class Handoff:
             message = items.popleft()
             group.append(message)
             count += len(message.readings)
+        self._taken_readings += count
         return group
 
 
@@ -172,7 +189,7 @@ class Ingest:
         # broker sends again, with dup set, messages whose PUBACK it never got.
         self._recent: deque[frozenset[tuple[int, int]]] = deque(
             [frozenset(buffer.recovered)], maxlen=RECENT_COMMITS)
-        self._queue = Handoff(QUEUE_MAX_MESSAGES)
+        self._queue = Handoff(QUEUE_MAX_MESSAGES, QUEUE_MAX_READINGS)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self._device_level = _device_level(config.topic_filter)

@@ -38,9 +38,9 @@ QUEUE_MAX_MESSAGES = 20_000
 # alone, 20,000 bulk messages were 2,000,000 readings, and once paho's thread could outrun the
 # writer (the read-ahead socket) the edge held 258 MiB with a 1,000,000-reading backlog instead of
 # about 150. Two full group commits keep the writer busy.
-QUEUE_MAX_READINGS = 100_000
+QUEUE_MAX_READINGS = 25_000
 # A group commit stops collecting at this many readings so one transaction stays short.
-GROUP_MAX_READINGS = 50_000
+GROUP_MAX_READINGS = 25_000
 # How many rejected payloads `edgectl rejections` can show.
 REJECTION_RING = 200
 # Commits whose messages are remembered for the redelivery check. Redeliveries follow a reconnect

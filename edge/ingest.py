@@ -34,10 +34,11 @@ logger = logging.getLogger(__name__)
 # Messages waiting for the writer. Large enough to cover one commit's duration at full rate,
 # small enough that a stalled disk turns into broker-side backpressure within a second.
 QUEUE_MAX_MESSAGES = 20_000
-# ... and readings: queued readings are Python objects (about 80 bytes each). Bounded by messages
+# ... and readings: queued readings are Python objects (about 150 bytes each). Bounded by messages
 # alone, 20,000 bulk messages were 2,000,000 readings, and once paho's thread could outrun the
 # writer (the read-ahead socket) the edge held 258 MiB with a 1,000,000-reading backlog instead of
-# about 150. Two full group commits keep the writer busy.
+# about 150. One full group commit waiting while the writer commits the previous one keeps it busy;
+# 100,000 (and groups of 50,000) cost 14-35 MiB more RSS and no throughput (docs/DESIGN.md).
 QUEUE_MAX_READINGS = 25_000
 # A group commit stops collecting at this many readings so one transaction stays short.
 GROUP_MAX_READINGS = 25_000

@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.client import PUBACK
 
 READ_AHEAD_BYTES = 64 * 1024  # a few hundred single-reading messages, six 100-reading ones
+PACKETS_PER_READ = 1000  # a ReceiveMaximum's worth
 _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id (reason code 0 is implied)
 
 
@@ -81,11 +82,15 @@ class Client(mqtt.Client):
         return ReadAheadSocket(super()._create_socket())
 
     def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
-        """Handle what the socket has, and then every complete packet already buffered."""
+        """Handle what the socket has, and then the packets already buffered: at most
+        ``PACKETS_PER_READ`` in all, so that a broker streaming without pause cannot keep paho from
+        writing PUBACKs and keepalives (its loop does those between reads)."""
         rc = super().loop_read(max_packets)
         sock = self._sock
-        while rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, ReadAheadSocket) \
-                and sock.buffered() and self._sock is sock:
+        for _ in range(PACKETS_PER_READ):
+            if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, ReadAheadSocket) \
+                    or not sock.buffered() or self._sock is not sock:
+                break
             rc = super().loop_read(max_packets)
         return rc
 

@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge import mqttclient
 from edge.mqttclient import READ_AHEAD_BYTES, Client, ReadAheadSocket
 from tests.support import Mosquitto, publish, wait_for
 
@@ -167,3 +168,34 @@ def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None
         _stop(client, broker)
     assert [m.payload for m in received] == [p for _, p in payloads[-5:]] + [b"last"]
     assert [m.dup for m in received] == [True] * 5 + [False]
+
+
+def test_a_small_per_read_packet_bound_still_delivers_everything(broker: Mosquitto,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the bound on packets handled per read at 2, paho goes back to its loop (writes, keepalive)
+    after every few packets and picks the buffered rest up on the next pass: nothing is lost or
+    reordered, and paho's select does not wait while bytes sit in the buffer."""
+    monkeypatch.setattr(mqttclient, "PACKETS_PER_READ", 2)
+    received: list[mqtt.MQTTMessage] = []
+    done = threading.Event()
+    client = _subscriber(broker.port, received, done, 1)
+    assert client.subscribed.wait(10)
+    publish(broker.url, [("t/warm", b"warm")])
+    assert done.wait(10)
+    client.ack_all([m.mid for m in received])
+    _stop(client, broker)
+
+    n = 300
+    payloads = [(f"t/{i % 3}", b"%d" % i) for i in range(n)]
+    publish(broker.url, payloads)
+    received.clear()
+    done.clear()
+    client = _subscriber(broker.port, received, done, n)
+    try:
+        assert done.wait(10), f"{len(received)} of {n} messages arrived"
+        assert [(m.topic, m.payload) for m in received] == payloads
+        assert client.subscribed.wait(10)
+        client.ack_all([m.mid for m in received])
+        wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
+    finally:
+        _stop(client, broker)

@@ -123,23 +123,32 @@ def _stop(client: _CountingClient, broker: Mosquitto) -> None:
              interval=0.02, what="the broker to see the disconnect")
 
 
-def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None:
-    # A first connection creates the persistent session, then the messages queue up while it is away.
+def _queued_while_away(broker: Mosquitto, payloads: list[tuple[str, bytes]]) -> None:
+    """Create the persistent session (a first connection subscribes and acks a warm-up message),
+    leave, and publish ``payloads`` for the broker to hold until the next connection."""
     received: list[mqtt.MQTTMessage] = []
     done = threading.Event()
     client = _subscriber(broker.port, received, done, 1)
     assert client.subscribed.wait(10)
     publish(broker.url, [("t/warm", b"warm")])
     assert done.wait(10)
-    client.ack_all([m.mid for m in received])
+    _ack(client, received)
     _stop(client, broker)
-
-    n = 600
-    payloads = [(f"t/{i % 7}", f'{{"i": {i}, "pad": "{"x" * (i % 50)}"}}'.encode()) for i in range(n)]
     publish(broker.url, payloads)
 
-    received.clear()
-    done.clear()
+
+def _ack(client: _CountingClient, messages: list[mqtt.MQTTMessage]) -> None:
+    client.ack_all([m.mid for m in messages])
+    wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
+
+
+def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None:
+    n = 600
+    payloads = [(f"t/{i % 7}", f'{{"i": {i}, "pad": "{"x" * (i % 50)}"}}'.encode()) for i in range(n)]
+    _queued_while_away(broker, payloads)
+
+    received: list[mqtt.MQTTMessage] = []
+    done = threading.Event()
     client = _subscriber(broker.port, received, done, n)
     try:
         assert done.wait(30), f"{len(received)} of {n} messages arrived"
@@ -148,8 +157,7 @@ def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None
         assert all(m.qos == 1 for m in received)
         # The burst came through far fewer recv calls than the 3-4 per message paho makes on its own.
         assert client.counter.recvs < n / 4, f"{client.counter.recvs} recv calls for {n} messages"
-        client.ack_all([m.mid for m in received[:-5]])
-        wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
+        _ack(client, received[:-5])
     finally:
         _stop(client, broker)
 
@@ -160,8 +168,7 @@ def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None
     try:
         assert done.wait(30), f"{len(received)} of 5 unacked messages were redelivered"
         assert client.subscribed.wait(10)
-        client.ack_all([m.mid for m in received])
-        wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
+        _ack(client, received)
         publish(broker.url, [("t/last", b"last")])
         wait_for(lambda: received[-1].payload == b"last", 10, what="a fresh message")
     finally:
@@ -176,26 +183,17 @@ def test_a_small_per_read_packet_bound_still_delivers_everything(broker: Mosquit
     after every few packets and picks the buffered rest up on the next pass: nothing is lost or
     reordered, and paho's select does not wait while bytes sit in the buffer."""
     monkeypatch.setattr(mqttclient, "PACKETS_PER_READ", 2)
-    received: list[mqtt.MQTTMessage] = []
-    done = threading.Event()
-    client = _subscriber(broker.port, received, done, 1)
-    assert client.subscribed.wait(10)
-    publish(broker.url, [("t/warm", b"warm")])
-    assert done.wait(10)
-    client.ack_all([m.mid for m in received])
-    _stop(client, broker)
-
     n = 300
     payloads = [(f"t/{i % 3}", b"%d" % i) for i in range(n)]
-    publish(broker.url, payloads)
-    received.clear()
-    done.clear()
+    _queued_while_away(broker, payloads)
+
+    received: list[mqtt.MQTTMessage] = []
+    done = threading.Event()
     client = _subscriber(broker.port, received, done, n)
     try:
         assert done.wait(10), f"{len(received)} of {n} messages arrived"
         assert [(m.topic, m.payload) for m in received] == payloads
         assert client.subscribed.wait(10)
-        client.ack_all([m.mid for m in received])
-        wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
+        _ack(client, received)
     finally:
         _stop(client, broker)

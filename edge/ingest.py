@@ -338,10 +338,13 @@ class Ingest:
                 delay = min(delay * 2, 5.0)
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         recent.append(frozenset(seen))
-        self._client.ack_all([m.mid for m in group if m.qos == 1])
+        mids = []
         for m in group:
-            if m.qos == 2:  # not delivered on a QoS-1 subscription; acked the ordinary way if it were
+            if m.qos == 1:
+                mids.append(m.mid)
+            elif m.qos == 2:  # not delivered on a QoS-1 subscription; acked the ordinary way if it were
                 self._client.ack(m.mid, m.qos)
+        self._client.ack_all(mids)
         self._count(group, len(readings), skipped)
         if committed.count:
             for listener in self.listeners:

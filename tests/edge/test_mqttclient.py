@@ -142,17 +142,28 @@ def _ack(client: _CountingClient, messages: list[mqtt.MQTTMessage]) -> None:
     wait_for(lambda: not client._out_packet, 10, what="PUBACKs written")
 
 
+def _receive(broker: Mosquitto, expect: int, timeout: float = 30) -> tuple[_CountingClient, list[mqtt.MQTTMessage]]:
+    """Connect to the persistent session again and wait for ``expect`` messages and the SUBACK (see
+    ``_stop``); the list keeps growing with what arrives later. The caller stops the client."""
+    received: list[mqtt.MQTTMessage] = []
+    done = threading.Event()
+    client = _subscriber(broker.port, received, done, expect)
+    try:
+        assert done.wait(timeout), f"{len(received)} of {expect} messages arrived"
+        assert client.subscribed.wait(10)
+    except BaseException:
+        _stop(client, broker)
+        raise
+    return client, received
+
+
 def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None:
     n = 600
     payloads = [(f"t/{i % 7}", f'{{"i": {i}, "pad": "{"x" * (i % 50)}"}}'.encode()) for i in range(n)]
     _queued_while_away(broker, payloads)
 
-    received: list[mqtt.MQTTMessage] = []
-    done = threading.Event()
-    client = _subscriber(broker.port, received, done, n)
+    client, received = _receive(broker, n)
     try:
-        assert done.wait(30), f"{len(received)} of {n} messages arrived"
-        assert client.subscribed.wait(10)  # see _stop
         assert [(m.topic, m.payload) for m in received] == payloads
         assert all(m.qos == 1 for m in received)
         # The burst came through far fewer recv calls than the 3-4 per message paho makes on its own.
@@ -162,12 +173,8 @@ def test_burst_arrives_whole_and_ack_all_acknowledges(broker: Mosquitto) -> None
         _stop(client, broker)
 
     # The same session again: only the five messages that were never acked come back.
-    received.clear()
-    done.clear()
-    client = _subscriber(broker.port, received, done, 5)
+    client, received = _receive(broker, 5)
     try:
-        assert done.wait(30), f"{len(received)} of 5 unacked messages were redelivered"
-        assert client.subscribed.wait(10)
         _ack(client, received)
         publish(broker.url, [("t/last", b"last")])
         wait_for(lambda: received[-1].payload == b"last", 10, what="a fresh message")
@@ -187,13 +194,9 @@ def test_a_small_per_read_packet_bound_still_delivers_everything(broker: Mosquit
     payloads = [(f"t/{i % 3}", b"%d" % i) for i in range(n)]
     _queued_while_away(broker, payloads)
 
-    received: list[mqtt.MQTTMessage] = []
-    done = threading.Event()
-    client = _subscriber(broker.port, received, done, n)
+    client, received = _receive(broker, n, timeout=10)
     try:
-        assert done.wait(10), f"{len(received)} of {n} messages arrived"
         assert [(m.topic, m.payload) for m in received] == payloads
-        assert client.subscribed.wait(10)
         _ack(client, received)
     finally:
         _stop(client, broker)

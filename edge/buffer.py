@@ -68,7 +68,7 @@ class BufferConfig:
     retention_s: float = 24 * 3600.0
     # DuckDB's own cache. It keeps the blocks it writes up to this limit (docs/DESIGN.md, "Memory");
     # the backlog lives on disk and is read back in ranges, so a larger cache only holds more of it.
-    memory_limit: str = os.environ.get("EDGEHUB_BUFFER_MEMORY_LIMIT", "48MB")
+    memory_limit: str = os.environ.get("EDGEHUB_BUFFER_MEMORY_LIMIT", "24MB")
     threads: int = 2
 
 

@@ -9,7 +9,8 @@ Invariants
 - Sequence numbers strictly increase and are never reused: numbering resumes after the highest
   ``seq`` in ``readings``, or after ``meta.last_seq``, which is written before any delete.
 - An unacked reading is deleted only by the bound policy (buffer full: acked readings go first,
-  then the oldest unacked ones), and every such drop is counted in ``meta.dropped_unacked``.
+  then the oldest unacked ones), and every such drop is counted in ``meta.dropped_unacked``; an
+  admin's purge (``purge_before``) may delete unacked ones too, counted in ``meta.purged_unacked``.
 - The first reading of each message carries the message's MQTT packet id and payload digest
   (``mid``, ``digest``; NULL on the other rows), written by the same statement as the readings.
   After a crash between commit and PUBACK the broker redelivers those messages with ``dup`` set; a
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS readings (seq BIGINT NOT NULL, series_id INTEGER NOT 
     ts_us BIGINT NOT NULL, value DOUBLE NOT NULL, mid INTEGER, digest BIGINT);
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value BIGINT NOT NULL);
 """
-_META_KEYS = ("last_seq", "acked_seq", "dropped_unacked", "dropped_acked")
+_META_KEYS = ("last_seq", "acked_seq", "dropped_unacked", "dropped_acked", "purged_unacked")
 # Messages checked for redelivery after a restart: every packet id MQTT can have in flight.
 RECOVER_MESSAGES = 65_535
 
@@ -169,6 +170,7 @@ class Buffer:
         self.seq_floor = self.acked_seq
         self.dropped_unacked = meta["dropped_unacked"]
         self.dropped_acked = meta["dropped_acked"]
+        self.purged_unacked = meta["purged_unacked"]
         self.commit_id = 1
         for sid, dev, sensor, unit in con.execute(
             "SELECT series_id, device_id, sensor_type, unit FROM series ORDER BY series_id"
@@ -368,6 +370,8 @@ class Buffer:
                 acked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ?",
                                              [before_us, self.acked_seq]))
                 unacked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ?", [before_us]))
+                cur.execute("UPDATE meta SET value = ? WHERE key = 'purged_unacked'",
+                            [self.purged_unacked + unacked])
                 cur.execute("COMMIT")
             except Exception:
                 cur.execute("ROLLBACK")

@@ -209,6 +209,18 @@ def test_bounds_drop_acked_first_then_oldest_unacked(path: Path) -> None:
         assert (buf.dropped_acked, buf.dropped_unacked, buf.rows, buf.last_seq) == (5, 6, 9, 20)
 
 
+def test_purge_counts_unacked_deletions_across_restarts(path: Path) -> None:
+    with Buffer(BufferConfig(path=path)) as buf:
+        buf.commit(_readings(10), [])  # timestamps NOW_US + 0 .. 9
+        buf.mark_acked(3)
+        assert buf.purge_before(NOW_US + 6) == (3, 3)
+        assert buf.purge_before(NOW_US + 8) == (0, 2)
+        assert buf.purged_unacked == 5
+    with Buffer(BufferConfig(path=path)) as buf:
+        assert (buf.purged_unacked, buf.rows, _stored_seqs(buf)) == (5, 2, [9, 10])
+        assert (buf.dropped_acked, buf.dropped_unacked) == (0, 0)
+
+
 def test_bounds_spare_unacked_when_acked_rows_suffice(path: Path) -> None:
     with Buffer(BufferConfig(path=path, max_rows=10)) as buf:
         buf.commit(_readings(20), [])

@@ -48,6 +48,8 @@ async def _update_gauges(buffer: Buffer) -> None:
     counted = {"acked": buffer.dropped_acked, "unacked": buffer.dropped_unacked}
     loop = asyncio.get_running_loop()
     while True:
+        if buffer.has_gaps:
+            await loop.run_in_executor(None, buffer.count_backlog)
         oldest = await loop.run_in_executor(None, buffer.oldest_unacked_ts_us) if buffer.backlog else None
         metrics.BACKLOG_AGE.set(max(0.0, time.time() - oldest / 1e6) if oldest is not None else 0.0)
         metrics.BACKLOG.set(buffer.backlog)

@@ -132,6 +132,11 @@ class Buffer:
         self.db_memory = 0  # bytes DuckDB holds in memory (its block cache), bounded by memory_limit
         self.dropped_unacked = 0
         self.dropped_acked = 0
+        # Unacked readings deleted by the bound policy or a purge leave gaps above the hub's
+        # watermark: until it passes the highest of them, last_seq - acked_seq overstates the
+        # backlog, so ``count_backlog`` counts it (after such a delete and on every gauge tick).
+        self._gaps_until = 0
+        self._counted = (0, 0)  # (last_seq, readings stored above the watermark) when last counted
         self.commit_id = 0
         self.recovered: set[tuple[int, int]] = set()
         self._keep_recovered = True
@@ -179,6 +184,8 @@ class Buffer:
             self._keys.append((dev, sensor, unit))
         row = one(con.execute("SELECT count(*) FROM readings"))
         self.rows = row[0] if row else 0
+        if self.count_backlog() != max(0, self.last_seq - self.acked_seq):
+            self._gaps_until = self.last_seq  # deleted before this start; counted until acked past
         self.recovered = {(m, d) for m, d in con.execute(
             "SELECT mid, digest FROM readings WHERE mid IS NOT NULL ORDER BY seq DESC LIMIT ?",
             [RECOVER_MESSAGES]).fetchall()}
@@ -353,6 +360,9 @@ class Buffer:
         cur.execute("COMMIT")
         cur.execute("CHECKPOINT")
         self.rows -= acked_n + unacked_n
+        if unacked_n:
+            self._gaps_until = max(self._gaps_until, cutoff)
+            self.count_backlog()
         self._measure_bytes()
         level = logging.WARNING if unacked_n else logging.INFO
         logger.log(level, "buffer full: deleted %d acked and %d UNACKED readings (up to seq %d)",
@@ -369,6 +379,7 @@ class Buffer:
             try:
                 acked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ? AND seq <= ?",
                                              [before_us, self.acked_seq]))
+                top = one(cur.execute("SELECT max(seq) FROM readings WHERE ts_us < ?", [before_us]))
                 unacked = _deleted(cur.execute("DELETE FROM readings WHERE ts_us < ?", [before_us]))
                 cur.execute("UPDATE meta SET value = ? WHERE key = 'purged_unacked'",
                             [self.purged_unacked + unacked])
@@ -378,6 +389,9 @@ class Buffer:
                 raise
             self.rows -= acked + unacked
             self.purged_unacked += unacked
+            if unacked and top and top[0] is not None:
+                self._gaps_until = max(self._gaps_until, int(top[0]))
+                self.count_backlog()
             self._measure_bytes()
         logger.warning("admin purge before %d: deleted %d acked and %d unacked readings", before_us, acked, unacked)
         return acked, unacked
@@ -431,7 +445,27 @@ class Buffer:
 
     @property
     def backlog(self) -> int:
-        return max(0, self.last_seq - self.acked_seq)
+        """Readings stored that the hub has not acknowledged."""
+        span = max(0, self.last_seq - self.acked_seq)
+        if not self.has_gaps:
+            return span
+        last, stored = self._counted
+        # Readings committed since the count are all stored; acks since then end it within a tick.
+        return min(span, stored + self.last_seq - last)
+
+    @property
+    def has_gaps(self) -> bool:
+        """Whether deleted unacked readings lie above the hub's watermark (see ``count_backlog``)."""
+        return self.acked_seq < self._gaps_until
+
+    def count_backlog(self) -> int:
+        """Count the readings stored above the hub's watermark (any thread)."""
+        acked, last = self.acked_seq, self.last_seq
+        row = one(self._cursor().execute(
+            "SELECT count(*) FROM readings WHERE seq > ? AND seq <= ?", [acked, last]))
+        stored = int(row[0]) if row else 0
+        self._counted = (last, stored)
+        return stored
 
     def oldest_unacked_ts_us(self) -> int | None:
         row = one(self._cursor().execute(

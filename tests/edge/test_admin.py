@@ -215,6 +215,7 @@ def test_purge_counts_first_then_deletes(tmp_path: Path) -> None:
         assert [s for (s,) in h.buffer.query("SELECT seq FROM readings ORDER BY seq")] == [6, 7, 8, 9, 10]
         status = await h.stub.Status(admin_pb2.StatusRequest())
         assert status.dropped["purged_unacked"] == 3 and status.buffer.rows == 5
+        assert status.buffer.backlog == 5  # seqs 6-10; the span above the watermark (2) is 8
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await h.stub.PurgeBuffer(admin_pb2.PurgeRequest())
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

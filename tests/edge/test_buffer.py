@@ -204,9 +204,30 @@ def test_bounds_drop_acked_first_then_oldest_unacked(path: Path) -> None:
         assert (buf.dropped_acked, buf.dropped_unacked) == (5, 6)
         assert buf.rows == 9
         assert _stored_seqs(buf) == list(range(12, 21))
+        assert buf.backlog == 9  # what is stored above the watermark, not last_seq - acked_seq (15)
         assert buf.enforce_bounds() == 0  # under the bound now
     with Buffer(BufferConfig(path=path, max_rows=10)) as buf:
         assert (buf.dropped_acked, buf.dropped_unacked, buf.rows, buf.last_seq) == (5, 6, 9, 20)
+        assert buf.backlog == 9
+        buf.commit(_readings(2), [])
+        assert buf.backlog == 11
+        buf.mark_acked(14)
+        assert buf.backlog == 8
+        buf.mark_acked(20)  # past what was written before this start: from sequence numbers again
+        assert (buf.has_gaps, buf.backlog) == (False, 2)
+
+
+def test_backlog_after_a_purge_between_acks(path: Path) -> None:
+    with Buffer(BufferConfig(path=path)) as buf:
+        buf.commit(_readings(10), [])
+        buf.mark_acked(2)
+        assert buf.purge_before(NOW_US + 5) == (2, 3)  # seqs 1-5 gone, 6-10 stored
+        buf.commit(_readings(3), [])  # seqs 11-13
+        assert buf.backlog == 8
+        buf.mark_acked(4)  # inside the gap: counted at the next tick, never more than the span
+        assert buf.has_gaps and buf.backlog == 8 == buf.count_backlog()
+        buf.mark_acked(7)
+        assert (buf.has_gaps, buf.backlog) == (False, 6)
 
 
 def test_purge_counts_unacked_deletions_across_restarts(path: Path) -> None:
@@ -214,10 +235,12 @@ def test_purge_counts_unacked_deletions_across_restarts(path: Path) -> None:
         buf.commit(_readings(10), [])  # timestamps NOW_US + 0 .. 9
         buf.mark_acked(3)
         assert buf.purge_before(NOW_US + 6) == (3, 3)
+        assert buf.backlog == 4
         assert buf.purge_before(NOW_US + 8) == (0, 2)
         assert buf.purged_unacked == 5
+        assert buf.backlog == 2
     with Buffer(BufferConfig(path=path)) as buf:
-        assert (buf.purged_unacked, buf.rows, _stored_seqs(buf)) == (5, 2, [9, 10])
+        assert (buf.purged_unacked, buf.rows, _stored_seqs(buf), buf.backlog) == (5, 2, [9, 10], 2)
         assert (buf.dropped_acked, buf.dropped_unacked) == (0, 0)
 
 

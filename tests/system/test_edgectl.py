@@ -264,6 +264,7 @@ def test_buffer_purge_asks_then_deletes_and_says_what_is_lost(
     assert "deleted 10 readings" in done.stdout and "10 that never reached it" in done.stdout
     status = ctl_json(addr, "status")
     assert status["buffer"]["rows"] == 5 and status["dropped"]["purged_unacked"] == 10
+    assert status["buffer"]["backlog"] == 5  # what is still to send, not last_seq - acked_seq (15)
     again = ctl_json(addr, "buffer", "purge", "--before", "1d", "--yes")
     assert (again["acked"], again["unacked"]) == (0, 0)
 

@@ -450,7 +450,7 @@ class Buffer:
         if not self.has_gaps:
             return span
         last, stored = self._counted
-        # Readings committed since the count are all stored; acks since then end it within a tick.
+        # Commits since the count add to it; acks since then show at the next count (a gauge tick).
         return min(span, stored + self.last_seq - last)
 
     @property

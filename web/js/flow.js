@@ -181,6 +181,7 @@ export function FlowEditor({ uuid }) {
   if (!flow) return html`<p class="muted">Loading…</p>`;
   const byId = Object.fromEntries(flow.nodes.map((n) => [n.id, n]));
   const node = selected && selected.node ? byId[selected.node] : null;
+  const labels = nodeLabels(flow.nodes, devices);
   const wirePath = (a, b) => {
     const x1 = a.x + NODE_W; const y1 = a.y + NODE_H / 2; const x2 = b.x; const y2 = b.y + NODE_H / 2;
     const c = Math.max(40, Math.abs(x2 - x1) / 2);
@@ -206,8 +207,9 @@ export function FlowEditor({ uuid }) {
         <h2 style="margin-top:14px">Processing</h2>
         ${Object.entries(INTERNAL).map(([type, spec]) => html`<button draggable="true"
           onDragStart=${dragStart({ kind: type })} onClick=${() => addNode(internalNode(type))}>+ ${spec.label}</button>`)}
-        <p class="muted" style="font-size:0.85em">Drag from a node's right port to another node to wire it.
-          Delete removes the selection; wheel zooms; drag the background to pan.</p>
+        <p class="muted" style="font-size:0.85em">Drag from a node's right port to another node to wire it, or
+          select a node and use Wires in its properties. Delete removes the selection; wheel zooms; drag the
+          background to pan.</p>
       </aside>
       <div class="canvas" ref=${canvas} onPointerDown=${onPointerDown} onPointerMove=${onPointerMove} onPointerUp=${onPointerUp}
         onWheel=${onWheel} onDragOver=${(e) => e.preventDefault()} onDrop=${onDrop} data-zoom=${view.k.toFixed(2)}>
@@ -233,7 +235,8 @@ export function FlowEditor({ uuid }) {
       </div>
       <aside class="props" aria-label="Properties">
         ${node ? html`<${Properties} node=${node} device=${node.type === "device" ? devices[nodeDevice(node)] : null} update=${update}
-          onVisualize=${() => setDialog(node.id)} onDelete=${removeSelected} />`
+          onVisualize=${() => setDialog(node.id)} onDelete=${removeSelected}
+          wiring=${html`<${Wiring} key=${node.id} node=${node} flow=${flow} labels=${labels} update=${update} />`} />`
           : html`<p class="muted">Select a node to see its properties.</p>`}
       </aside>
     </div>
@@ -250,7 +253,59 @@ function summary(n) {
   return "per second";
 }
 
-function Properties({ node, device, update, onVisualize, onDelete }) {
+// Each node's name in lists: a device's label and variable, a processing node's kind and settings;
+// a name that repeats gets a number ("Scale 1·x + 0 (2)").
+function nodeLabels(nodes, devices) {
+  const labels = {};
+  const seen = {};
+  for (const n of nodes) {
+    let text;
+    if (n.type === "device") {
+      const d = devices[nodeDevice(n)];
+      const variable = (n.data || {}).sensor_variable;
+      text = (d ? deviceLabel(d) : n.id.slice(0, 8)) + (variable ? ` · ${variable}` : "");
+    } else text = `${INTERNAL[n.type].label} ${summary(n)}`;
+    seen[text] = (seen[text] || 0) + 1;
+    labels[n.id] = seen[text] > 1 ? `${text} (${seen[text]})` : text;
+  }
+  return labels;
+}
+
+// The selected node's wires, listed and edited without a pointer: the keyboard's way to do what
+// dragging from a port does. Offers only targets the hub accepts: processing nodes, not already
+// wired from here, and not upstream of this node (that wire would close a loop).
+function Wiring({ node, flow, labels, update }) {
+  const [to, setTo] = useState("");
+  const indexed = flow.wires.map((w, i) => [w, i]);
+  const ins = indexed.filter(([w]) => w.target === node.id);
+  const outs = indexed.filter(([w]) => w.source === node.id);
+  const upstream = new Set([node.id]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const w of flow.wires) if (upstream.has(w.target) && !upstream.has(w.source)) { upstream.add(w.source); grew = true; }
+  }
+  const targets = flow.nodes.filter((n) => n.type !== "device" && !upstream.has(n.id) && !outs.some(([w]) => w.target === n.id));
+  const connect = () => {
+    if (!to) return;
+    update((f) => { f.wires.push({ source: node.id, target: to }); return f; });
+    setTo("");
+  };
+  const remove = (index) => update((f) => { f.wires = f.wires.filter((_, i) => i !== index); return f; });
+  const list = (title, items, end) => (items.length ? html`<p class="muted" style="margin:8px 0 2px">${title}</p>
+    <ul class="wire-list">${items.map(([w, i]) => html`<li key=${i}><span>${labels[w[end]]}</span>
+      <button onClick=${() => remove(i)} aria-label=${`Remove the wire ${title.toLowerCase()} ${labels[w[end]]}`}>Remove</button></li>`)}</ul>` : null);
+  return html`<h3 style="margin:16px 0 4px">Wires</h3>
+    ${node.type !== "device" ? list("Input from", ins, "source") : null}
+    ${list("Output to", outs, "target")}
+    <label for="wire-to">Connect output to</label>
+    <div class="row"><select id="wire-to" value=${to} onChange=${(e) => setTo(e.target.value)} disabled=${!targets.length}>
+      <option value="">${targets.length ? "Choose a node…" : "No node to connect to"}</option>
+      ${targets.map((n) => html`<option value=${n.id}>${labels[n.id]}</option>`)}</select>
+      <button onClick=${connect} disabled=${!to}>Connect</button></div>
+    ${!targets.length ? html`<p class="muted">Add a processing node from the palette to wire this one to.</p>` : null}`;
+}
+
+function Properties({ node, device, update, onVisualize, onDelete, wiring }) {
   const setData = (key, value) => node.data[key] !== value && update((f) => {
     f.nodes = f.nodes.map((n) => (n.id === node.id ? { ...n, data: { ...n.data, [key]: value } } : n));
     return f;
@@ -270,6 +325,7 @@ function Properties({ node, device, update, onVisualize, onDelete }) {
         <button class="primary" onClick=${onVisualize} disabled=${!chosen} aria-describedby="vis-hint">Visualize Output</button>
         ${!chosen ? html`<p id="vis-hint" class="muted">Choose a variable first: the widget shows that variable.</p>` : null}
       </div>
+      ${wiring}
       <button class="danger" style="margin-top:14px" onClick=${onDelete}>Delete node</button>`;
   }
   const spec = INTERNAL[node.type];
@@ -278,6 +334,7 @@ function Properties({ node, device, update, onVisualize, onDelete }) {
       <input id=${`p-${key}`} type="number" step="any" value=${node.data[key]}
         onInput=${(e) => setData(key, e.target.value === "" ? "" : Number(e.target.value))} />`)}
     <div style="margin-top:14px"><button class="primary" onClick=${onVisualize}>Visualize Output</button></div>
+    ${wiring}
     <button class="danger" style="margin-top:14px" onClick=${onDelete}>Delete node</button>`;
 }
 

@@ -1,5 +1,5 @@
-"""The flow editor wires nodes without a pointer: from the selected node's properties, with only the
-targets the hub accepts on offer, and the wires it draws are the ones the hub stores."""
+"""The flow editor works without a pointer: wires from the selected node's properties, with only the
+targets the hub accepts on offer (the wires it draws are the ones the hub stores); arrow keys move a node."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _options(page, select: str) -> list[str]:  # type: ignore[no-untyped-def]
     return list(page.eval_on_selector_all(f"{select} option", "os => os.map(o => o.textContent)"))
 
 
-def test_nodes_are_wired_and_unwired_from_the_keyboard(tmp_path: Path, procs: list[Proc]) -> None:
+def test_nodes_are_wired_unwired_and_moved_from_the_keyboard(tmp_path: Path, procs: list[Proc]) -> None:
     hub = Hub(tmp_path).start()
     procs.append(hub)
     status, flow = hub.request("POST", "/api/flows/", {"name": "Line 3", "nodes": NODES, "wires": []})
@@ -61,7 +61,12 @@ def test_nodes_are_wired_and_unwired_from_the_keyboard(tmp_path: Path, procs: li
         page.focus("button[aria-label='Remove the wire output to Moving average last 10']")
         page.keyboard.press("Enter")
         assert page.query_selector(".canvas svg.wires path[data-wire='1']") is None
+        page.focus("[data-node='avg-b']")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Shift+ArrowRight")
         page.click("button:has-text('Save flow')")
         page.wait_for_selector("text=Saved.")
-        assert hub.request("GET", path)[1]["wires"] == [{"source": NODES[0]["id"], "target": "scale-a"}]
+        saved = hub.request("GET", path)[1]
+        assert saved["wires"] == [{"source": NODES[0]["id"], "target": "scale-a"}]
+        assert [n["position"] for n in saved["nodes"] if n["id"] == "avg-b"] == [{"x": 550, "y": 50}]
         assert not page.errors, page.errors

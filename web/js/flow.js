@@ -24,6 +24,8 @@ const WIDGET_TYPES = {
   table: "The latest samples as rows",
 };
 
+const ARROWS = { ArrowLeft: [-10, 0], ArrowRight: [10, 0], ArrowUp: [0, -10], ArrowDown: [0, 10] };
+
 // A device node's device: data.device_id, or the UUID prefix of its id ({device_uuid}-{timestamp}).
 const nodeDevice = (n) => (n.data && n.data.device_id) || n.id.split("-").slice(0, 5).join("-");
 
@@ -103,6 +105,17 @@ export function FlowEditor({ uuid }) {
       if ((e.key === "Delete" || e.key === "Backspace") && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {
         e.preventDefault();
         removeSelected();
+      }
+      const step = ARROWS[e.key];
+      const focused = document.activeElement.dataset.node;
+      if (step && focused) { // arrow keys move the focused node: 10 px, 50 with Shift
+        e.preventDefault();
+        const k = e.shiftKey ? 5 : 1;
+        update((f) => {
+          f.nodes = f.nodes.map((n) => (n.id === focused
+            ? { ...n, position: { x: n.position.x + step[0] * k, y: n.position.y + step[1] * k } } : n));
+          return f;
+        });
       }
     };
     addEventListener("keydown", onKey);

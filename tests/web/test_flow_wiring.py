@@ -50,7 +50,8 @@ def test_nodes_are_wired_unwired_and_moved_from_the_keyboard(tmp_path: Path, pro
         page.click("button:has-text('Connect')")
         page.focus("[data-node='avg-b']")
         # Its only candidate would close a loop (scale-a feeds it), and a device is never a target.
-        assert page.is_disabled("#wire-to") and "No node to connect to" in _options(page, "#wire-to")
+        assert page.is_disabled("#wire-to") and _options(page, "#wire-to") == ["None left"]
+        assert page.is_visible("text=It feeds every node it can")
         assert page.inner_text(".props .wire-list") == "Scale 1.8·x + 32\nRemove"
         page.click("button:has-text('Save flow')")
         page.wait_for_selector("text=Saved.")

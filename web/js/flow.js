@@ -312,10 +312,12 @@ function Wiring({ node, flow, labels, update }) {
     ${list("Output to", outs, "target")}
     <label for="wire-to">Connect output to</label>
     <div class="row"><select id="wire-to" value=${to} onChange=${(e) => setTo(e.target.value)} disabled=${!targets.length}>
-      <option value="">${targets.length ? "Choose a node…" : "No node to connect to"}</option>
+      <option value="">${targets.length ? "Choose a node…" : "None left"}</option>
       ${targets.map((n) => html`<option value=${n.id}>${labels[n.id]}</option>`)}</select>
       <button onClick=${connect} disabled=${!to}>Connect</button></div>
-    ${!targets.length ? html`<p class="muted">Add a processing node from the palette to wire this one to.</p>` : null}`;
+    ${targets.length ? null : html`<p class="muted">${flow.nodes.some((n) => n.type !== "device" && n.id !== node.id)
+      ? "It feeds every node it can (a wire back upstream would close a loop); add a processing node from the palette for more."
+      : "Add a processing node from the palette to wire this one to."}</p>`}`;
 }
 
 function Properties({ node, device, update, onVisualize, onDelete, wiring }) {

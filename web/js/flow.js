@@ -235,10 +235,9 @@ export function FlowEditor({ uuid }) {
           ${flow.nodes.map((n) => html`<div key=${n.id} data-node=${n.id} tabindex="0" role="button"
               class=${`fnode ${n.type === "device" ? "device" : ""} ${node && node.id === n.id ? "selected" : ""}`}
               style=${`left:${n.position.x}px; top:${n.position.y}px`} onFocus=${() => setSelected({ node: n.id })}
-              aria-label=${n.type === "device" ? `Device ${devices[nodeDevice(n)] ? deviceLabel(devices[nodeDevice(n)]) : n.id}` : INTERNAL[n.type].label}>
+              aria-label=${n.type === "device" ? `Device ${labels[n.id]}` : labels[n.id]}>
             <div class="kind">${n.type === "device" ? "device" : INTERNAL[n.type].label}</div>
-            <div>${n.type === "device" ? (devices[nodeDevice(n)] ? deviceLabel(devices[nodeDevice(n)]) : n.id.slice(0, 8))
-              : summary(n)}${n.type === "device" && n.data.sensor_variable ? ` · ${n.data.sensor_variable}` : ""}</div>
+            <div>${n.type === "device" ? labels[n.id] : summary(n)}</div>
             ${n.type !== "device" ? html`<span class="port in"></span>` : null}
             <span class="port out" title="Drag to another node to wire"></span>
           </div>`)}

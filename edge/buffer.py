@@ -361,8 +361,7 @@ class Buffer:
         cur.execute("CHECKPOINT")
         self.rows -= acked_n + unacked_n
         if unacked_n:
-            self._gaps_until = max(self._gaps_until, cutoff)
-            self.count_backlog()
+            self._unacked_deleted_up_to(cutoff)
         self._measure_bytes()
         level = logging.WARNING if unacked_n else logging.INFO
         logger.log(level, "buffer full: deleted %d acked and %d UNACKED readings (up to seq %d)",
@@ -390,8 +389,7 @@ class Buffer:
             self.rows -= acked + unacked
             self.purged_unacked += unacked
             if unacked and top and top[0] is not None:
-                self._gaps_until = max(self._gaps_until, int(top[0]))
-                self.count_backlog()
+                self._unacked_deleted_up_to(int(top[0]))
             self._measure_bytes()
         logger.warning("admin purge before %d: deleted %d acked and %d unacked readings", before_us, acked, unacked)
         return acked, unacked
@@ -457,6 +455,11 @@ class Buffer:
     def has_gaps(self) -> bool:
         """Whether deleted unacked readings lie above the hub's watermark (see ``count_backlog``)."""
         return self.acked_seq < self._gaps_until
+
+    def _unacked_deleted_up_to(self, seq: int) -> None:
+        """Unacked readings up to ``seq`` are gone: count the backlog until the watermark passes it."""
+        self._gaps_until = max(self._gaps_until, seq)
+        self.count_backlog()
 
     def count_backlog(self) -> int:
         """Count the readings stored above the hub's watermark (any thread)."""
